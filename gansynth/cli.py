@@ -1,0 +1,60 @@
+"""The typer app: thin verbs over the Python API, and the one place that turns GansynthError into error:/hint:, exit 2.
+
+Commands live next to their API (``gansynth/commands/*.py``); this module wires them and handles errors.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+from rich.console import Console
+
+from gansynth.errors import GansynthError
+
+app = typer.Typer(
+    name="gansynth",
+    help="Labeled image folder → class-conditional GAN → measured, balanced synthetic data → downstream benchmark.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+EXIT_USER_ERROR = 2
+
+
+def _register() -> None:
+    from gansynth.commands import register_all
+
+    register_all(app)
+
+
+def report_error(message: str, hint: str | None) -> None:
+    stderr.print(f"[bold red]error:[/] {message}", markup=True, emoji=False)
+    if hint:
+        stderr.print(f"[yellow]hint:[/] {hint}", markup=True, emoji=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: user errors print ``error:``/``hint:`` and exit 2; our bugs keep their tracebacks."""
+    _register()
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="gansynth", standalone_mode=False)
+    except GansynthError as exc:
+        report_error(exc.message, exc.hint)
+        sys.exit(EXIT_USER_ERROR)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else "", err=False)
+        sys.exit(0)
+    except click.UsageError as exc:
+        report_error(
+            exc.format_message(),
+            f"see `gansynth {exc.ctx.info_name if exc.ctx else ''} --help`".replace("gansynth gansynth", "gansynth"),
+        )
+        sys.exit(EXIT_USER_ERROR)
+    except click.exceptions.Abort:
+        report_error("aborted", None)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

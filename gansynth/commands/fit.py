@@ -1,0 +1,66 @@
+"""``gansynth fit``: train a class-conditional GAN on a labeled image folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gansynth.data import RESOLUTIONS
+
+
+def fit_command(
+    data: Annotated[str, typer.Argument(help="Image folder <root>/<class>/*.png, or a built-in dataset: digits.")],
+    out: Annotated[Path | None, typer.Option(help="Run directory (default: runs/<data-name>).")] = None,
+    recipe: Annotated[str | None, typer.Option(help="Recipe TOML file or bundled name (digits, cifar10, ...).")] = None,
+    arch: Annotated[str | None, typer.Option(help="Architecture: biggan, dcgan, mlp.")] = None,
+    conditioning: Annotated[str | None, typer.Option(help="projection, concat or acgan.")] = None,
+    loss: Annotated[str | None, typer.Option(help="hinge, nonsaturating, minimax, wgan-gp.")] = None,
+    resolution: Annotated[
+        int | None, typer.Option(help=f"Pixels: {', '.join(map(str, RESOLUTIONS))} (default: chosen from the data).")
+    ] = None,
+    kimg: Annotated[float | None, typer.Option(min=0.001, help="Training length, thousands of real images.")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Global batch size.")] = None,
+    snapshot_kimg: Annotated[float | None, typer.Option(min=0.001, help="Snapshot interval in kimg.")] = None,
+    eval_kimg: Annotated[float | None, typer.Option(min=0.0, help="Evaluate every N kimg (0: never).")] = None,
+    seed: Annotated[int | None, typer.Option(min=0)] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    precision: Annotated[str | None, typer.Option(help="auto, fp32, bf16 or fp16.")] = None,
+    compile: Annotated[
+        bool | None, typer.Option("--compile/--no-compile", help="torch.compile (default: on for CUDA, off for CPU).")
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run exactly from its last snapshot.")] = False,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override: section.key=value (repeatable).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress display.")] = False,
+) -> None:
+    """Train a class-conditional GAN; writes weights, training state, sample grids and logs to the run directory."""
+    from gansynth.train.fit import fit
+
+    result = fit(
+        data,
+        out=out,
+        recipe=recipe,
+        resume=resume,
+        overrides=set_ or [],
+        progress=not quiet,
+        arch=arch,
+        conditioning=conditioning,
+        loss=loss,
+        resolution=resolution,
+        kimg=kimg,
+        batch_size=batch_size,
+        snapshot_kimg=snapshot_kimg,
+        eval_kimg=eval_kimg,
+        seed=seed,
+        device=device,
+        precision=precision,
+        compile=compile,
+    )
+    if result.status == "interrupted":
+        typer.echo(
+            f"interrupted at kimg {result.kimg:.3f}; continue with: gansynth fit {data} --out {result.run_dir} "
+            "--resume",
+            err=True,
+        )
+        raise typer.Exit(130)

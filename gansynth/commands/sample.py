@@ -1,0 +1,38 @@
+"""``gansynth sample``: a grid of one class from a run's EMA generator."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def sample_command(
+    run: Annotated[Path | None, typer.Argument(help="Run directory (default: the most recent under ./runs).")] = None,
+    class_name: Annotated[str, typer.Option("--class", help="Class name to generate.")] = ...,
+    n: Annotated[int, typer.Option("-n", min=1, max=10000, help="Number of images.")] = 64,
+    out: Annotated[Path, typer.Option(help="Output PNG grid.")] = Path("grid.png"),
+    seed: Annotated[int, typer.Option(min=0, help="First seed; image i uses seed + i.")] = 0,
+    truncation: Annotated[float | None, typer.Option(min=0.01, help="Truncation ψ.")] = None,
+) -> None:
+    """Write an n-image grid of one class (image i is the sample of seed ``seed + i``)."""
+    from gansynth.errors import ConfigError
+    from gansynth.io import atomic_write_bytes
+    from gansynth.sampler import load_sampler
+    from gansynth.train.state import encode_png
+
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a directory", hint="give a .png file path")
+    sampler = load_sampler(run)
+    images = sampler.generate(sampler.class_index(class_name), n, seed=seed, truncation=truncation)
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    c, h, w = images.shape[1:]
+    canvas = images.new_zeros(rows * cols, c, h, w)
+    canvas[:n] = images
+    grid = canvas.view(rows, cols, c, h, w).permute(2, 0, 3, 1, 4).reshape(c, rows * h, cols * w)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out, encode_png(grid))
+    typer.echo(f"wrote {out} ({n} images of class {class_name!r}, seeds {seed}..{seed + n - 1})")

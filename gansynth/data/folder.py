@@ -1,0 +1,221 @@
+"""Folder → validated file list → decoded uint8 tensors: the first stage of the pipeline.
+
+Every problem in a folder is collected before failing, so one run shows them all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from gansynth.errors import DataError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+MIN_IMAGES_PER_CLASS = 1
+_GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F", "La"}
+_SHOW = 5  # how many example paths a message names
+
+
+@dataclass
+class FolderScan:
+    """What a class-per-subfolder image tree holds before decoding.
+
+    Attributes:
+        root: the folder.
+        class_names: sorted subfolder names.
+        files: ``(relative path, class index)`` of every candidate image, sorted.
+        skipped: ``(relative path, reason)`` of files that are not used.
+    """
+
+    root: Path
+    class_names: list[str]
+    files: list[tuple[str, int]]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _examples(paths: list[str]) -> str:
+    more = f" and {len(paths) - _SHOW} more" if len(paths) > _SHOW else ""
+    return ", ".join(paths[:_SHOW]) + more
+
+
+def scan_folder(root: str | Path) -> FolderScan:
+    """List the classes and candidate image files of ``root/<class>/**/*.<ext>``.
+
+    Raises:
+        DataError: the path is missing, is a file, is empty, or has images but no class subfolders.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise DataError(
+            f"data path {root} does not exist", hint="give a folder with one subfolder per class, or 'digits'"
+        )
+    if not root.is_dir():
+        raise DataError(
+            f"data path {root} is a file, not a folder", hint="give the folder that holds one subfolder per class"
+        )
+    entries = sorted(p for p in root.iterdir() if not p.name.startswith("."))
+    class_dirs = [p for p in entries if p.is_dir()]
+    loose = [p.name for p in entries if p.is_file()]
+    if not class_dirs:
+        if any(name.lower().endswith(IMAGE_EXTENSIONS) for name in loose):
+            raise DataError(
+                f"{root} holds {len(loose)} loose files but no class subfolders",
+                hint=f"put each class in its own subfolder: {root}/<class_name>/image.png "
+                "(for a single class, move the images into one subfolder)",
+            )
+        raise DataError(f"{root} is empty (no class subfolders)", hint=f"expected {root}/<class_name>/image.png")
+    skipped = [(name, "loose file outside any class folder") for name in loose]
+    files: list[tuple[str, int]] = []
+    for label, class_dir in enumerate(class_dirs):
+        for dirpath, dirnames, filenames in os.walk(class_dir, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for fname in sorted(filenames):
+                path = Path(dirpath) / fname
+                rel = path.relative_to(root).as_posix()
+                if not fname.lower().endswith(IMAGE_EXTENSIONS):
+                    skipped.append((rel, "not an image file"))
+                elif path.stat().st_size == 0:
+                    skipped.append((rel, "empty (0 bytes)"))
+                else:
+                    files.append((rel, label))
+    return FolderScan(root=root, class_names=[p.name for p in class_dirs], files=files, skipped=skipped)
+
+
+def fingerprint_files(scan: FolderScan) -> str:
+    """sha256 over every candidate file's relative path, class and bytes."""
+    h = hashlib.sha256()
+    h.update("\0".join(scan.class_names).encode())
+    for rel, label in scan.files:
+        h.update(f"\0{rel}\0{label}\0".encode())
+        h.update((scan.root / rel).read_bytes())
+    return h.hexdigest()
+
+
+def _probe(path: Path) -> tuple[bool, int] | None:
+    """(is grayscale, shorter side) from the header, or None when the file cannot be opened."""
+    try:
+        with Image.open(path) as img:
+            return img.mode in _GRAY_MODES, min(img.size)
+    except Exception:  # noqa: BLE001 - any decoder failure means "unreadable"
+        return None
+
+
+def _to_mode(img: Image.Image, channels: int) -> Image.Image:
+    """Convert any PIL mode (1, L, LA, P, RGB, RGBA, CMYK, 16-bit) to L or RGB, compositing alpha onto white."""
+    if img.mode.startswith("I") or img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if arr.max(initial=0) > 255 else 255.0
+        img = Image.fromarray(np.clip(arr * 255.0 / peak, 0, 255).round().astype(np.uint8), mode="L")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("LA", "La", "RGBA", "RGBa", "PA"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    return img.convert("L" if channels == 1 else "RGB")
+
+
+def resize_center_crop(img: Image.Image, resolution: int) -> Image.Image:
+    """Resize the shorter side to ``resolution`` (antialiased) and crop the center square."""
+    w, h = img.size
+    scale = resolution / min(w, h)
+    new_w, new_h = max(resolution, round(w * scale)), max(resolution, round(h * scale))
+    if (new_w, new_h) != (w, h):
+        img = img.resize((new_w, new_h), Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC)
+    left, top = (new_w - resolution) // 2, (new_h - resolution) // 2
+    return img.crop((left, top, left + resolution, top + resolution))
+
+
+def _decode(path: Path, channels: int, resolution: int) -> np.ndarray | None:
+    """``[C, R, R]`` uint8, or None when the file is unreadable or truncated."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as img:
+                img.load()
+                out = resize_center_crop(_to_mode(img, channels), resolution)
+    except Exception:  # noqa: BLE001 - any decoder failure means "unreadable"
+        return None
+    arr = np.asarray(out, dtype=np.uint8)
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+def choose_resolution(shorter_sides: list[int], allowed: tuple[int, ...]) -> int:
+    """The largest allowed resolution not above the median shorter side (the smallest allowed one at least)."""
+    median = int(np.median(shorter_sides))
+    fitting = [r for r in allowed if r <= median]
+    return max(fitting) if fitting else min(allowed)
+
+
+def decode_folder(
+    scan: FolderScan, resolution: int | None, allowed: tuple[int, ...]
+) -> tuple[torch.Tensor, torch.Tensor, list[str], list[tuple[str, str]], int]:
+    """Decode every candidate file.
+
+    Returns:
+        images ``[N, C, R, R]`` uint8, labels ``[N]``, relative paths of the kept files, skipped files with reasons,
+        and the resolution used.
+
+    Raises:
+        DataError: listing every class without a readable image, or every file being unreadable.
+    """
+    workers = min(8, os.cpu_count() or 1)
+    paths = [scan.root / rel for rel, _ in scan.files]
+    with ThreadPoolExecutor(workers) as pool:
+        probes = list(pool.map(_probe, paths))
+    readable = [p for p in probes if p is not None]
+    channels = 1 if readable and all(gray for gray, _ in readable) else 3
+    if resolution is None:
+        resolution = choose_resolution([side for _, side in readable] or [min(allowed)], allowed)
+    keep = [i for i, p in enumerate(probes) if p is not None]
+    with ThreadPoolExecutor(workers) as pool:
+        arrays = list(pool.map(lambda i: _decode(paths[i], channels, resolution), keep))
+    skipped = list(scan.skipped)
+    kept_files, kept_arrays, labels = [], [], []
+    bad = {i for i, p in enumerate(probes) if p is None}
+    for i, arr in zip(keep, arrays):
+        if arr is None:
+            bad.add(i)
+        else:
+            kept_files.append(scan.files[i][0])
+            kept_arrays.append(arr)
+            labels.append(scan.files[i][1])
+    skipped += [(scan.files[i][0], "unreadable or truncated image") for i in sorted(bad)]
+    _validate(scan, labels, skipped)
+    images = torch.from_numpy(np.stack(kept_arrays))
+    return images, torch.tensor(labels, dtype=torch.long), kept_files, skipped, resolution
+
+
+def _validate(scan: FolderScan, labels: list[int], skipped: list[tuple[str, str]]) -> None:
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(scan.class_names))
+    problems = []
+    if not labels:
+        problems.append(
+            f"none of the {len(scan.files) + len(scan.skipped)} files under {scan.root} is a readable image"
+        )
+    else:
+        for name, count in zip(scan.class_names, counts):
+            if count < MIN_IMAGES_PER_CLASS:
+                in_class = [rel for rel, _ in skipped if rel.startswith(name + "/")]
+                why = f" (skipped: {_examples(in_class)})" if in_class else ""
+                problems.append(f"class folder {scan.root / name} has {count} readable images{why}")
+    if problems:
+        raise DataError(
+            "; ".join(problems),
+            hint=f"each class needs at least {MIN_IMAGES_PER_CLASS} readable image "
+            f"({' '.join(IMAGE_EXTENSIONS)}); classes found: {', '.join(scan.class_names)}",
+        )
+
+
+def describe_skipped(skipped: list[tuple[str, str]]) -> str:
+    """One line: how many files were skipped, with the first few paths and reasons."""
+    shown = [f"{rel} ({why})" for rel, why in skipped]
+    return f"skipped {len(skipped)} files: {_examples(shown)}"

@@ -1,0 +1,51 @@
+"""Errors a user can act on: every gansynth failure caused by input carries what was received and a hint.
+
+The CLI turns these into ``error:`` / ``hint:`` lines and exit code 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class GansynthError(Exception):
+    """Base class for user-facing errors.
+
+    Args:
+        message: what went wrong, naming the value received.
+        hint: what to do about it (allowed values, the flag to use, where a file must go).
+    """
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if self.hint is None else f"{self.message} (hint: {self.hint})"
+
+
+class DataError(GansynthError):
+    """The input image folder (or a built-in dataset name) cannot be used."""
+
+
+class ConfigError(GansynthError):
+    """A recipe, option or ``--set`` override is unknown or out of range."""
+
+
+class CheckpointError(GansynthError):
+    """A run directory or one of its files is missing, truncated or incompatible."""
+
+
+class TrainingError(GansynthError):
+    """Training cannot continue (for example repeated non-finite losses)."""
+
+
+class MetricError(GansynthError):
+    """A metric cannot be computed as asked (missing weights, too few images, no common classes)."""
+
+
+class ExportError(GansynthError):
+    """An export cannot be written as asked."""
+
+
+class BenchmarkError(GansynthError):
+    """A downstream benchmark cannot be run as asked."""

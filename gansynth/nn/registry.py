@@ -1,0 +1,59 @@
+"""The architecture and conditioning registries and the one factory that builds a (generator, discriminator) pair."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from gansynth.config import ModelConfig
+from gansynth.registry import Registry
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    """How labels enter the networks.
+
+    Attributes:
+        g_native: the generator uses its native conditioning (conditional BN for biggan); otherwise the label
+            embedding is concatenated to the noise.
+        d_input: labels are concatenated to D's input as extra channels/features.
+        projection: D's head adds a projection term.
+        classifier: D has an auxiliary classifier head (class loss in both steps).
+    """
+
+    g_native: bool
+    d_input: bool
+    projection: bool
+    classifier: bool
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """Everything an architecture builder needs."""
+
+    resolution: int
+    channels: int
+    num_classes: int
+    model: ModelConfig
+    conditioning: Conditioning
+
+
+ARCHITECTURES: Registry[Callable[[NetSpec], tuple[nn.Module, nn.Module]]] = Registry("architecture")
+CONDITIONINGS: Registry[Conditioning] = Registry("conditioning")
+CONDITIONINGS.add("projection", Conditioning(g_native=True, d_input=False, projection=True, classifier=False))
+CONDITIONINGS.add("concat", Conditioning(g_native=False, d_input=True, projection=False, classifier=False))
+CONDITIONINGS.add("acgan", Conditioning(g_native=True, d_input=False, projection=False, classifier=True))
+
+
+def build_networks(model: ModelConfig, resolution: int, channels: int, num_classes: int) -> tuple[nn.Module, nn.Module]:
+    """Build the generator and discriminator named by ``model.arch`` / ``model.conditioning``.
+
+    The generator maps ``(z [N, z_dim], labels [N])`` to ``[N, C, R, R]`` in [-1, 1]; the discriminator maps
+    ``(images, labels)`` to ``(logits [N], class_logits [N, K] or None)``.
+    """
+    import gansynth.nn.archs  # noqa: F401 - registers the architectures
+
+    spec = NetSpec(resolution, channels, num_classes, model, CONDITIONINGS.get(model.conditioning))
+    return ARCHITECTURES.get(model.arch)(spec)

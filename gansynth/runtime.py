@@ -1,0 +1,164 @@
+"""The one module that owns the machine: device, precision/autocast, GradScaler, TF32, torch.compile, seeding, DDP.
+
+Everything else asks a :class:`Runtime` instead of touching CUDA, AMP or compile APIs itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from gansynth.errors import ConfigError
+
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` → the local CUDA device when present, else CPU; ``cuda`` without CUDA is a ConfigError."""
+    if name not in DEVICES:
+        raise ConfigError(f"unknown device {name!r}", hint=f"choices: {', '.join(DEVICES)}")
+    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but no CUDA GPU is visible", hint="use --device cpu or auto")
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """``auto`` → bf16 on GPUs that support it, fp16 (with a scaler) on older GPUs, fp32 on CPU."""
+    if name not in PRECISIONS:
+        raise ConfigError(f"unknown precision {name!r}", hint=f"choices: {', '.join(PRECISIONS)}")
+    if name != "auto":
+        if name == "fp16" and device.type == "cpu":
+            raise ConfigError("fp16 autocast is not supported on CPU", hint="use --precision bf16 or fp32 on CPU")
+        return name
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "fp32"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """How and where tensors run.
+
+    Attributes:
+        device: the torch device of this process.
+        precision: ``fp32``, ``bf16`` or ``fp16`` (autocast dtype of forward passes).
+        compile: whether :meth:`compile_module` really compiles.
+        rank / world_size: this process's place in a torchrun job (0 / 1 without one).
+    """
+
+    device: torch.device
+    precision: str = "fp32"
+    compile: bool = False
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def channels_last(self) -> bool:
+        return self.device.type == "cuda"
+
+    @contextlib.contextmanager
+    def autocast(self) -> Iterator[None]:
+        """Mixed-precision region for forward passes (a no-op in fp32)."""
+        if self.precision == "fp32":
+            yield
+            return
+        with torch.autocast(self.device.type, dtype=_DTYPES[self.precision]):
+            yield
+
+    def make_scaler(self) -> torch.amp.GradScaler:
+        """A GradScaler that is active only for fp16 (bf16 and fp32 need none)."""
+        return torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+
+    def prepare(self, module: nn.Module) -> nn.Module:
+        """Move a module to the device (channels_last on CUDA)."""
+        module = module.to(self.device)
+        if self.channels_last:
+            module = module.to(memory_format=torch.channels_last)
+        return module
+
+    def compile_module(self, module: nn.Module) -> nn.Module:
+        """The compiled module when compile is on, else the module itself; save the *uncompiled* state_dict."""
+        if not self.compile:
+            return module
+        return torch.compile(module, dynamic=False)
+
+    def wrap_ddp(self, module: nn.Module) -> nn.Module:
+        """DistributedDataParallel around ``module`` under torchrun, the module itself otherwise."""
+        if not self.distributed:
+            return module
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
+
+    def adam(self, params, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
+        """Fused Adam (one kernel per step; it honours a device-side ``found_inf`` flag without a host sync)."""
+        return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+
+    def generator(self, seed: int) -> torch.Generator:
+        """A torch.Generator on this device seeded with ``seed``."""
+        return torch.Generator(self.device).manual_seed(seed)
+
+    def all_reduce_mean(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Mean of ``tensor`` over ranks (in place); identity without DDP."""
+        if self.distributed:
+            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+            tensor /= self.world_size
+        return tensor
+
+    def barrier(self) -> None:
+        if self.distributed:
+            dist.barrier()
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def make_runtime(device: str = "auto", precision: str = "auto", compile: bool | None = None) -> Runtime:
+    """Resolve user choices into a Runtime, joining the torchrun process group when launched by torchrun.
+
+    Args:
+        device: ``auto``, ``cpu`` or ``cuda``.
+        precision: ``auto``, ``fp32``, ``bf16`` or ``fp16``.
+        compile: None → on for CUDA, off for CPU.
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", 1))
+    dev = resolve_device(device)
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    prec = resolve_precision(precision, dev)
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    use_compile = dev.type == "cuda" if compile is None else compile
+    return Runtime(device=dev, precision=prec, compile=use_compile, rank=rank, world_size=world_size)
+
+
+def cpu_runtime() -> Runtime:
+    """A plain fp32 CPU runtime (tests, small tools)."""
+    return Runtime(device=torch.device("cpu"))

@@ -1,0 +1,181 @@
+"""Load a generator from a run directory and turn (class, seed) pairs into uint8 images — the one exit of images.
+
+A sample's noise is drawn from its own seed on the CPU, so an image depends only on (checkpoint, class, seed,
+truncation), not on batch size, device count or worker count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from gansynth.checkpoint import (
+    DATASET,
+    GENERATOR_EMA,
+    TRAIN_STATE_JSON,
+    load_tensors,
+    read_config,
+    read_json,
+    resolve_run,
+)
+from gansynth.config import Config
+from gansynth.data.fingerprint import hash_file
+from gansynth.errors import CheckpointError, ConfigError
+
+DEFAULT_BATCH = 256
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """``[N, C, H, W]`` float in [-1, 1] → uint8 in [0, 255] on the CPU (the only float → uint8 conversion)."""
+    return ((images.detach().float() + 1.0) * 127.5).round_().clamp_(0, 255).to(torch.uint8).cpu()
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 ``[N, C, H, W]`` → float in [-1, 1] (same device)."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
+def seed_noise(seeds: Sequence[int], z_dim: int, truncation: float | None = None) -> torch.Tensor:
+    """``[N, z_dim]`` standard normal noise, row i drawn from its own CPU generator seeded with ``seeds[i]``.
+
+    With ``truncation`` ψ, entries with ``|z| > ψ`` are redrawn (the truncation trick, Brock et al. 2019).
+    """
+    rows = []
+    for seed in seeds:
+        gen = torch.Generator().manual_seed(int(seed))
+        z = torch.randn(z_dim, generator=gen)
+        if truncation is not None:
+            while (bad := z.abs() > truncation).any():
+                z[bad] = torch.randn(int(bad.sum()), generator=gen)
+        rows.append(z)
+    return torch.stack(rows) if rows else torch.zeros(0, z_dim)
+
+
+@dataclass
+class Sampler:
+    """A trained generator in eval mode and what is known about its run.
+
+    Attributes:
+        generator: the network (eval mode, on ``device``).
+        class_names: class names in label index order.
+        resolution / channels: image geometry.
+        z_dim: noise size.
+        kimg: training progress of the checkpoint.
+        checkpoint_sha256: sha256 of the loaded weights file.
+        run_dir: where it came from.
+        dataset_info: the run's ``dataset.json``.
+    """
+
+    generator: nn.Module
+    class_names: list[str]
+    resolution: int
+    channels: int
+    z_dim: int
+    kimg: float
+    checkpoint_sha256: str
+    run_dir: Path
+    dataset_info: dict
+    device: torch.device
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def class_index(self, name: str) -> int:
+        """Label index of a class name (ConfigError listing the classes otherwise)."""
+        if name not in self.class_names:
+            from gansynth.registry import did_you_mean
+
+            raise ConfigError(f"unknown class {name!r}", hint=did_you_mean(name, self.class_names))
+        return self.class_names.index(name)
+
+    @torch.no_grad()
+    def generate_seeds(
+        self,
+        labels: Sequence[int] | torch.Tensor,
+        seeds: Sequence[int] | torch.Tensor,
+        truncation: float | None = None,
+        batch_size: int = DEFAULT_BATCH,
+    ) -> torch.Tensor:
+        """Images for explicit (label, seed) pairs: uint8 ``[N, C, H, W]`` on the CPU."""
+        labels = torch.as_tensor(labels, dtype=torch.long).flatten()
+        seeds = torch.as_tensor(seeds, dtype=torch.long).flatten()
+        if labels.numel() != seeds.numel():
+            raise ValueError("labels and seeds must have the same length")
+        if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise ConfigError(
+                f"class index out of range 0..{self.num_classes - 1}", hint=f"classes: {self.class_names}"
+            )
+        out = []
+        for start in range(0, labels.numel(), batch_size):
+            z = seed_noise(seeds[start : start + batch_size].tolist(), self.z_dim, truncation)
+            y = labels[start : start + batch_size]
+            out.append(to_uint8(self.generator(z.to(self.device), y.to(self.device))))
+        if not out:
+            return torch.zeros(0, self.channels, self.resolution, self.resolution, dtype=torch.uint8)
+        return torch.cat(out)
+
+    def generate(
+        self, class_index: int, n: int, seed: int = 0, truncation: float | None = None, batch_size: int = DEFAULT_BATCH
+    ) -> torch.Tensor:
+        """``n`` images of one class from seeds ``seed, seed+1, ...``: uint8 ``[n, C, H, W]``."""
+        return self.generate_seeds([class_index] * n, range(seed, seed + n), truncation, batch_size)
+
+
+def load_sampler(
+    run_dir: str | Path | None = None, device: str | torch.device = "cpu", weights: str = GENERATOR_EMA
+) -> Sampler:
+    """Load the generator of a run.
+
+    Args:
+        run_dir: a run directory; None → the most recent run under ``./runs``.
+        device: where to run the generator.
+        weights: ``generator_ema`` (default, the averaged weights) or ``generator``.
+
+    Raises:
+        CheckpointError: not a run, no generator yet, or a truncated/modified weights file.
+    """
+    from gansynth.nn import build_networks
+
+    run = resolve_run(run_dir)
+    config = Config.from_dict(read_config(run))
+    info = read_json(run / DATASET)
+    path = run / f"{weights}.safetensors"
+    if not path.exists():
+        raise CheckpointError(
+            f"{run} has no {path.name}",
+            hint="the run has not reached its first snapshot; train longer (`gansynth fit ... --resume`)",
+        )
+    digest = hash_file(path)
+    record = read_json(run / TRAIN_STATE_JSON) if (run / TRAIN_STATE_JSON).exists() else {}
+    expected = record.get("files", {}).get(path.name)
+    if expected is not None and expected != digest:
+        raise CheckpointError(
+            f"{path} does not match its recorded sha256 (truncated or modified)",
+            hint="restore the file or train again; nothing was loaded",
+        )
+    generator, _ = build_networks(config.model, info["resolution"], info["channels"], len(info["class_names"]))
+    try:
+        generator.load_state_dict(load_tensors(path))
+    except RuntimeError as exc:
+        raise CheckpointError(
+            f"{path} does not fit the run's config.json ({str(exc).splitlines()[0]})",
+            hint="the file belongs to another run",
+        ) from None
+    dev = torch.device(device)
+    return Sampler(
+        generator=generator.to(dev).eval(),
+        class_names=list(info["class_names"]),
+        resolution=int(info["resolution"]),
+        channels=int(info["channels"]),
+        z_dim=config.model.z_dim,
+        kimg=float(record.get("kimg") or 0.0),
+        checkpoint_sha256=digest,
+        run_dir=run,
+        dataset_info=info,
+        device=dev,
+    )

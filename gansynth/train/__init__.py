@@ -1,0 +1,1 @@
+"""Training stage: losses, DiffAugment/adaptive augmentation, EMA, the Trainer loop and the ``fit`` API."""

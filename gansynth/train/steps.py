@@ -1,0 +1,126 @@
+"""One D update and one G update: batches drawn on the device, DiffAugment, losses, a NaN guard with no host sync."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gansynth.runtime import Runtime
+from gansynth.sampler import to_float
+from gansynth.train.augment import AugmentOp, augment
+from gansynth.train.losses import Loss, gradient_penalty
+
+
+@dataclass
+class Batches:
+    """Draws real and fake-label batches from a device-resident uint8 training set.
+
+    Attributes:
+        images: ``[N, C, R, R]`` uint8 on the device.
+        labels: ``[N]`` int64 on the device.
+        balanced: real batches class-uniform and fake labels uniform (else: follow the empirical distribution).
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    num_classes: int
+    balanced: bool
+    z_dim: int
+
+    def __post_init__(self) -> None:
+        self.order = torch.argsort(self.labels, stable=True)
+        self.counts = torch.bincount(self.labels, minlength=self.num_classes)
+        self.offsets = torch.cumsum(self.counts, 0) - self.counts
+
+    def real(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(images ``[n, C, R, R]`` float in [-1, 1], labels ``[n]``)."""
+        dev = self.images.device
+        if self.balanced:
+            y = torch.randint(0, self.num_classes, (n,), device=dev, generator=gen)
+            within = (torch.rand(n, device=dev, generator=gen) * self.counts[y]).long()
+            idx = self.order[self.offsets[y] + within]
+        else:
+            idx = torch.randint(0, self.labels.numel(), (n,), device=dev, generator=gen)
+            y = self.labels[idx]
+        return to_float(self.images[idx]), y
+
+    def latent(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(noise ``[n, z_dim]``, fake labels ``[n]``)."""
+        dev = self.images.device
+        z = torch.randn(n, self.z_dim, device=dev, generator=gen)
+        if self.balanced:
+            return z, torch.randint(0, self.num_classes, (n,), device=dev, generator=gen)
+        return z, self.labels[torch.randint(0, self.labels.numel(), (n,), device=dev, generator=gen)]
+
+
+@dataclass
+class StepContext:
+    """What both steps share: networks (possibly compiled/DDP-wrapped), optimizers, loss, augmentation."""
+
+    g: nn.Module  # generator for the G step (DDP/compiled)
+    g_frozen: nn.Module  # generator for the D step (no gradient sync needed)
+    d: nn.Module  # discriminator for the D step (DDP/compiled)
+    d_frozen: nn.Module  # discriminator for the G step: its weights get no gradient
+    g_params: list[torch.Tensor]
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    loss: Loss
+    ops: list[AugmentOp]
+    p: torch.Tensor  # augmentation probability, 0-dim device tensor
+    runtime: Runtime
+    acgan_weight: float
+    gp_weight: float
+
+
+def _guarded_step(
+    ctx: StepContext, opt: torch.optim.Optimizer, loss: torch.Tensor, inputs: list[torch.Tensor] | None
+) -> torch.Tensor:
+    """Backward + optimizer step that is skipped on the device when the loss is not finite; returns ``bad`` (0/1)."""
+    opt.zero_grad(set_to_none=True)
+    bad = (~torch.isfinite(loss)).float()
+    ctx.scaler.scale(loss).backward(inputs=inputs)
+    if ctx.scaler.is_enabled():  # fp16: the scaler skips non-finite steps itself (it syncs; fp16 is the fallback)
+        ctx.scaler.step(opt)
+        ctx.scaler.update()
+    else:
+        opt.found_inf = bad  # fused Adam skips the update (and its step count) when this is 1
+        opt.step()
+    return bad
+
+
+def d_step(ctx: StepContext, batches: Batches, n: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
+    """One discriminator update on ``n`` real and ``n`` fake images; returns detached device scalars."""
+    real, y_real = batches.real(n, gen)
+    z, y_fake = batches.latent(n, gen)
+    with ctx.runtime.autocast():
+        with torch.no_grad():
+            fake = ctx.g_frozen(z, y_fake)
+        x = torch.cat([augment(real, ctx.ops, ctx.p, gen), augment(fake.float(), ctx.ops, ctx.p, gen)])
+        labels = torch.cat([y_real, y_fake])
+        out, cls = ctx.d(x, labels)  # one call for real and fake: one DDP forward per backward
+    out = out.float()
+    d_real, d_fake = out[:n], out[n:]
+    loss = ctx.loss.d(d_real, d_fake)
+    if cls is not None:
+        loss = loss + ctx.acgan_weight * F.cross_entropy(cls.float(), labels)
+    if ctx.loss.gradient_penalty:
+        loss = loss + ctx.gp_weight * gradient_penalty(ctx.d, x[:n], x[n:], y_real, gen)
+    bad = _guarded_step(ctx, ctx.opt_d, loss, None)
+    return {"loss_d": loss.detach(), "d_real_sign": torch.sign(d_real.detach()).mean(), "bad_d": bad}
+
+
+def g_step(ctx: StepContext, batches: Batches, n: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
+    """One generator update; D's weights receive no gradient (backward is limited to G's parameters)."""
+    z, y = batches.latent(n, gen)
+    with ctx.runtime.autocast():
+        fake = ctx.g(z, y)
+        out, cls = ctx.d_frozen(augment(fake.float(), ctx.ops, ctx.p, gen), y)
+    loss = ctx.loss.g(out.float())
+    if cls is not None:
+        loss = loss + ctx.acgan_weight * F.cross_entropy(cls.float(), y)
+    bad = _guarded_step(ctx, ctx.opt_g, loss, ctx.g_params)
+    return {"loss_g": loss.detach(), "bad_g": bad}

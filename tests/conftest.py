@@ -1,0 +1,86 @@
+"""Shared test fixtures: an isolated cache, tiny image folders, and run directories without training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test gets its own decode/feature cache, never the user's ~/.cache."""
+    monkeypatch.setenv("GANSYNTH_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+def make_folder(root: Path, counts: dict[str, int], size: int = 16, mode: str = "RGB", seed: int = 0) -> Path:
+    """An ImageFolder with ``counts[class]`` random PNGs per class; class k gets a distinct mean brightness."""
+    rng = np.random.default_rng(seed)
+    for k, (name, count) in enumerate(counts.items()):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            base = 40 + 180 * k / max(len(counts) - 1, 1)
+            channels = 1 if mode == "L" else 3
+            arr = np.clip(rng.normal(base, 20, (size, size, channels)), 0, 255).astype(np.uint8)
+            Image.fromarray(arr[..., 0] if channels == 1 else arr, mode="L" if channels == 1 else "RGB").convert(
+                mode
+            ).save(root / name / f"{i:04d}.png")
+    return root
+
+
+def make_run(
+    run_dir: Path,
+    class_names: list[str],
+    resolution: int = 16,
+    channels: int = 1,
+    arch: str = "dcgan",
+    counts: list[int] | None = None,
+    seed: int = 0,
+) -> Path:
+    """An untrained but complete run directory (config, dataset.json, one snapshot), as `gansynth fit` writes it."""
+    from gansynth.checkpoint import save_snapshot, write_run_header
+    from gansynth.config import Config, build_config
+    from gansynth.nn import build_networks
+
+    torch.manual_seed(seed)
+    config = build_config(
+        overrides=[
+            f"model.arch={arch}",
+            "model.g_width=32",
+            "model.d_width=16",
+            "model.z_dim=16",
+            "model.embed_dim=8",
+            f"data.resolution={resolution}",
+        ]
+    )
+    assert isinstance(config, Config)
+    g, d = build_networks(config.model, resolution, channels, len(class_names))
+    counts = counts or [10] * len(class_names)
+    info = {
+        "name": run_dir.name,
+        "source": "test",
+        "class_names": class_names,
+        "counts": dict(zip(class_names, counts)),
+        "num_images": sum(counts),
+        "resolution": resolution,
+        "channels": channels,
+        "fingerprint": "0" * 64,
+        "skipped": 0,
+    }
+    write_run_header(run_dir, config.to_dict(), info)
+    g.eval()
+    save_snapshot(
+        run_dir,
+        {"generator_ema": g.state_dict(), "generator": g.state_dict(), "discriminator": d.state_dict()},
+        {"step": 0, "kimg": 0.0},
+    )
+    return run_dir
+
+
+@pytest.fixture
+def tiny_run(tmp_path) -> Path:
+    """An untrained 3-class 16 px grayscale run."""
+    return make_run(tmp_path / "runs" / "tiny", ["cat", "dog", "fox"])
