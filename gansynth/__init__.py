@@ -1,3 +1,32 @@
 """gansynth: labeled image folder → class-conditional GAN → measured, balanced synthetic data → downstream benchmark."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from gansynth.sampler import Sampler, load_sampler
+    from gansynth.train.fit import fit
+
+_LAZY = {
+    "fit": ("gansynth.train.fit", "fit"),
+    "load_sampler": ("gansynth.sampler", "load_sampler"),
+    "Sampler": ("gansynth.sampler", "Sampler"),
+    "load_dataset": ("gansynth.data", "load_dataset"),
+    "GansynthError": ("gansynth.errors", "GansynthError"),
+}
+
+
+def __getattr__(name: str):
+    """Public API, imported on first use so that ``import gansynth`` stays fast."""
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'gansynth' has no attribute {name!r}")
+
+
+__all__ = ["GansynthError", "Sampler", "fit", "load_dataset", "load_sampler", "__version__"]

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 from rich.console import Console
 
 from gansynth.errors import GansynthError
+
+try:  # typer >= 0.20 vendors its own click
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - older typer uses the click package
+    from click import exceptions as click_exceptions
 
 app = typer.Typer(
     name="gansynth",
@@ -45,16 +49,16 @@ def main(argv: list[str] | None = None) -> None:
     except GansynthError as exc:
         report_error(exc.message, exc.hint)
         sys.exit(EXIT_USER_ERROR)
-    except click.exceptions.NoArgsIsHelpError as exc:
-        click.echo(exc.ctx.get_help() if exc.ctx else "", err=False)
+    except click_exceptions.NoArgsIsHelpError as exc:
+        print(exc.ctx.get_help() if exc.ctx else "")
         sys.exit(0)
-    except click.UsageError as exc:
+    except click_exceptions.UsageError as exc:
         report_error(
             exc.format_message(),
             f"see `gansynth {exc.ctx.info_name if exc.ctx else ''} --help`".replace("gansynth gansynth", "gansynth"),
         )
         sys.exit(EXIT_USER_ERROR)
-    except click.exceptions.Abort:
+    except click_exceptions.Abort:
         report_error("aborted", None)
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)

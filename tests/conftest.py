@@ -84,3 +84,27 @@ def make_run(
 def tiny_run(tmp_path) -> Path:
     """An untrained 3-class 16 px grayscale run."""
     return make_run(tmp_path / "runs" / "tiny", ["cat", "dog", "fox"])
+
+
+def messy_folder(root):
+    """Two classes with every kind of trouble: corrupt, 0-byte, truncated, text, and many modes and sizes."""
+    (root / "cat" / "nested").mkdir(parents=True)
+    (root / "dog").mkdir()
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(root / "cat" / "rgb.png")
+    Image.fromarray(rgb).convert("RGBA").save(root / "cat" / "rgba.png")
+    Image.fromarray(rgb).convert("P").save(root / "cat" / "palette.gif.png")
+    Image.fromarray(rgb).convert("CMYK").save(root / "cat" / "nested" / "cmyk.jpg")
+    Image.fromarray(rgb[:, :, 0]).convert("LA").save(root / "dog" / "la.png")
+    Image.fromarray((rng.integers(0, 65535, (30, 30))).astype(np.uint16)).save(root / "dog" / "deep16.png")
+    Image.fromarray(rgb[:20, :50]).save(root / "dog" / "wide.bmp")
+    Image.fromarray(rgb).save(root / "dog" / "photo.webp")
+    (root / "cat" / "empty.png").write_bytes(b"")
+    (root / "cat" / "garbage.jpg").write_bytes(b"this is not a jpeg at all")
+    good = (root / "cat" / "rgb.png").read_bytes()
+    (root / "dog" / "truncated.png").write_bytes(good[: len(good) // 3])
+    (root / "dog" / "notes.txt").write_text("hello")
+    (root / ".DS_Store").write_bytes(b"\0\0")
+    (root / "loose.png").write_bytes(good)
+    return root

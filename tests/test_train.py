@@ -169,13 +169,14 @@ def test_augmentations_keep_shape_and_respect_p():
     y = augment(x, ops, torch.tensor(1.0), gen)
     assert y.shape == x.shape and not torch.equal(x, y)
     cut = AUGMENTATIONS.get("cutout")(torch.ones(256, 1, 16, 16), gen)
-    assert abs((cut == 0).float().mean().item() - 0.25) < 0.05  # a half-side square, clipped at borders
+    # a half-side square centred anywhere, clipped at the border: E[area] = (7/16)² ≈ 0.19 of a 16 px image
+    assert 0.15 < (cut == 0).float().mean().item() < 0.23
     shifted = AUGMENTATIONS.get("translation")(torch.ones(256, 1, 16, 16), gen)
     assert (shifted == 0).any() and shifted.sum() > 0.7 * 256 * 256
 
 
 def test_adaptive_augmentation_moves_p_toward_the_target(folder, tmp_path):
-    trainer = tiny_trainer(folder, tmp_path)
+    trainer = tiny_trainer(folder, tmp_path, extra=["augment.p=0.5"])
     start = float(trainer.p)
     for step in range(1, 9):
         trainer.step = step
@@ -185,3 +186,31 @@ def test_adaptive_augmentation_moves_p_toward_the_target(folder, tmp_path):
         trainer.step = step
         trainer._adapt_augmentation(torch.tensor(-1.0))
     assert raised > start and float(trainer.p) < raised
+
+
+def test_sigterm_saves_a_snapshot_before_exiting(folder, tmp_path):
+    run = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "gansynth",
+        "fit",
+        str(folder),
+        "--out",
+        str(run),
+        "--kimg",
+        "1000",
+        "--snapshot-kimg",
+        "500",
+        "--quiet",
+        *[arg for s in TINY for arg in ("--set", s)],
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (run / "log.jsonl").exists():
+        time.sleep(0.2)
+    assert not (run / "train_state.json").exists()  # no snapshot yet: the first one is 500 kimg away
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130, proc.stderr.read().decode()
+    state = json.loads((run / "train_state.json").read_text())
+    assert state["step"] > 0 and "--resume" in proc.stderr.read().decode()

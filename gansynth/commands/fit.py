@@ -32,13 +32,16 @@ def fit_command(
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run exactly from its last snapshot.")] = False,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override: section.key=value (repeatable).")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress display.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar (summary lines still print).")] = False,
 ) -> None:
     """Train a class-conditional GAN; writes weights, training state, sample grids and logs to the run directory."""
+    from rich.console import Console
+
     from gansynth.train.fit import fit
 
     result = fit(
         data,
+        console=Console(stderr=True, highlight=False, soft_wrap=True),
         out=out,
         recipe=recipe,
         resume=resume,

@@ -132,7 +132,7 @@ def fit(
     Returns:
         a FitResult (run dir, kimg reached, status ``done`` or ``interrupted``, throughput).
     """
-    console = console or Console(stderr=True, quiet=not progress)
+    console = console or Console(stderr=True, quiet=not progress, soft_wrap=True)
     unknown = set(options) - set(OPTION_KEYS)
     if unknown:
         raise ConfigError(
