@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
             f"see `gansynth {exc.ctx.info_name if exc.ctx else ''} --help`".replace("gansynth gansynth", "gansynth"),
         )
         sys.exit(EXIT_USER_ERROR)
-    except click_exceptions.Abort:
+    except typer.Abort:
         report_error("aborted", None)
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
