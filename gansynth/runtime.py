@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -107,7 +108,9 @@ class Runtime:
         if not self.distributed:
             return module
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return nn.parallel.DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
+        with warnings.catch_warnings():  # BatchNorm statistics stay rank-local (EMA stats are recomputed at snapshots)
+            warnings.simplefilter("ignore", FutureWarning)
+            return nn.parallel.DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
 
     def adam(self, params, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
         """Fused Adam (one kernel per step; it honours a device-side ``found_inf`` flag without a host sync)."""
@@ -122,6 +125,12 @@ class Runtime:
         if self.distributed:
             dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
             tensor /= self.world_size
+        return tensor
+
+    def all_reduce_max(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Max of ``tensor`` over ranks (in place); identity without DDP."""
+        if self.distributed:
+            dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
         return tensor
 
     def barrier(self) -> None:

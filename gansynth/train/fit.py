@@ -157,6 +157,8 @@ def fit(
             "wgan-gp is not supported under torchrun (the gradient penalty needs double backward)",
             hint="use --loss hinge for multi-process training",
         )
+    if not runtime.is_main:
+        console = Console(stderr=True, quiet=True)
     _announce(console, dataset, config, run_dir, runtime, resume, chosen)
     if runtime.is_main:
         write_run_header(run_dir, config.to_dict(), dataset.info())

@@ -62,8 +62,13 @@ class TickAccumulator:
             self.sums[k] = self.sums[k] + v if k in self.sums else v.clone()
         self.steps += 1
 
-    def summary(self) -> tuple[dict[str, float], int, int]:
-        """(mean of each stat, non-finite steps, longest run of consecutive non-finite steps)."""
+    def summary(self, runtime: Runtime) -> tuple[dict[str, float], int, int]:
+        """(mean of each stat over steps and ranks, non-finite steps, longest run of consecutive non-finite steps)."""
+        keys = sorted(self.sums)
+        if keys:
+            stacked = runtime.all_reduce_mean(torch.stack([self.sums[k].float() for k in keys]))
+            self.sums = dict(zip(keys, stacked.unbind()))
+        runtime.all_reduce_max(self.max_bad_run)
         values = {k: float(v) for k, v in self.sums.items()}
         bad = int(values.pop("bad", 0))
         return {k: v / max(self.steps, 1) for k, v in values.items()}, bad, int(self.max_bad_run)
@@ -256,7 +261,7 @@ class Trainer:
 
     def _tick(self, tick: TickAccumulator) -> dict:
         """Average the tick's device scalars (the loop's one host sync per tick) and append a log.jsonl record."""
-        means, bad_total, max_bad_run = tick.summary()
+        means, bad_total, max_bad_run = tick.summary(self.runtime)
         self.skipped_steps += bad_total
         record = {
             "kimg": round(self.kimg, 3),
