@@ -61,6 +61,8 @@ class ClassifierConfig:
         flip: allow random horizontal flips (turn off for digits and text).
         balanced: draw training batches with equal probability per class (the "rebalanced" benchmark arm).
         seed: seed of weight init, shuffling and augmentation.
+        steps: total optimizer steps when set (the last epoch is cut short); ``epochs`` is then ignored. Lets
+            runs on data sets of different sizes get the same training budget (the benchmark's arms).
     """
 
     model: str = "resnet18"
@@ -73,12 +75,16 @@ class ClassifierConfig:
     flip: bool = True
     balanced: bool = False
     seed: int = 0
+    steps: int | None = None
 
     def __post_init__(self) -> None:
         check_model_name(self.model)
         for key, low in (("epochs", 1), ("batch_size", 1), ("seed", 0)):
             value = getattr(self, key)
             _check(isinstance(value, int) and not isinstance(value, bool) and value >= low, key, value, f">= {low}")
+        steps = self.steps
+        valid_steps = steps is None or (isinstance(steps, int) and not isinstance(steps, bool) and steps >= 1)
+        _check(valid_steps, "steps", steps, "None or >= 1")
         for key, allowed in (("lr", "> 0"), ("weight_decay", ">= 0"), ("label_smoothing", "in [0, 1)")):
             value = getattr(self, key)
             number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

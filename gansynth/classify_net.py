@@ -231,7 +231,8 @@ def fit_classifier(
     count = int(targets.numel())
     batch = min(config.batch_size, count)
     steps = max(1, count // batch)  # full batches only: BatchNorm never sees a batch of one
-    total_steps = config.epochs * steps
+    total_steps = config.steps or config.epochs * steps
+    epochs = math.ceil(total_steps / steps)
     optimizer = _sgd(net, config)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, total_steps))
     scaler = runtime.make_scaler()
@@ -239,11 +240,12 @@ def fit_classifier(
     generator = runtime.generator(config.seed)
     resolution = int(data.shape[-1])
     net.train()
-    with _EpochProgress(config.epochs, progress) as bar:
-        for epoch in range(config.epochs):
+    with _EpochProgress(epochs, progress) as bar:
+        for epoch in range(epochs):
             start, loss_sum = time.perf_counter(), torch.zeros((), device=runtime.device)
             order = epoch_order(targets, steps * batch, config.balanced, num_classes, generator)
-            for index in order.view(steps, batch):
+            epoch_steps = min(steps, total_steps - epoch * steps)  # the last epoch may be cut short
+            for index in order.view(steps, batch)[:epoch_steps]:
                 x = to_model_input(data[index], resolution, runtime)
                 if config.augment:
                     x = augment_batch(x, config.flip, generator)
@@ -256,13 +258,13 @@ def fit_classifier(
                 scaler.update()
                 schedule.step()
                 loss_sum += loss.detach()
-            mean_loss = float(loss_sum) / steps  # one host sync per epoch
+            mean_loss = float(loss_sum) / epoch_steps  # one host sync per epoch
             if not math.isfinite(mean_loss):
                 raise TrainingError(
                     f"classifier loss became {mean_loss} in epoch {epoch + 1} (lr {config.lr})",
                     hint="lower the classifier lr, or train in fp32",
                 )
-            bar.update(epoch + 1, steps * batch / (time.perf_counter() - start), mean_loss)
+            bar.update(epoch + 1, epoch_steps * batch / (time.perf_counter() - start), mean_loss)
 
 
 def _sgd(net: nn.Module, config: ClassifierConfig) -> torch.optim.SGD:

@@ -145,6 +145,18 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def set_threads(threads: int | None) -> None:
+    """Intra-op CPU threads of torch; None keeps torch's default (one per core).
+
+    On a machine shared with other jobs, one thread is often much faster than two that wait on each other.
+    """
+    if threads is None:
+        return
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ConfigError(f"threads must be >= 1, got {threads!r}", hint="e.g. 1 on a shared CPU machine")
+    torch.set_num_threads(threads)
+
+
 def make_runtime(device: str = "auto", precision: str = "auto", compile: bool | None = None) -> Runtime:
     """Resolve user choices into a Runtime, joining the torchrun process group when launched by torchrun.
 
