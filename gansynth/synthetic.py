@@ -1,0 +1,150 @@
+"""``SyntheticDataset``: a torch Dataset that generates item i of a run on the fly — the export, without files."""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from gansynth.checkpoint import DATASET, read_json, resolve_run
+from gansynth.errors import ConfigError
+from gansynth.exporter.plan import CHUNK, read_class_names, sample_seed, select_classes
+
+CACHED_CHUNKS = 4  # generated chunks kept per process (sequential access generates each chunk once)
+
+
+class SyntheticDataset(Dataset):
+    """``per_class`` generated images of each class, item i computed from i alone (no files, no state).
+
+    Item i is the ``i % per_class``-th image of the ``i // per_class``-th selected class, with the same seed as the
+    file ``<class>-<seed>.png`` of ``gansynth export --per-class per_class --seed seed``:
+    ``seed + label·SEED_STRIDE + i % per_class``. Labels are the training class indices, so the dataset can be
+    concatenated with the real ``ImageFolder`` (``torch.utils.data.ConcatDataset``).
+
+    Images are generated ``chunk_size`` at a time, in chunks aligned like the export's units, and cached per
+    process. A CPU generator's float results depend slightly on batch composition, so pixels equal the exported
+    file's exactly with ``chunk_size=gansynth.exporter.CHUNK`` (64; costly for random access: one 64-image batch
+    per new chunk) and up to rare ±1 rounding differences with the default ``chunk_size=1`` (one image per item).
+    Either way an index gives the same image in every process and DataLoader worker.
+
+    The generator is loaded lazily, once per process (DataLoader workers load their own); with ``device="cuda"``
+    use ``multiprocessing_context="spawn"`` in the DataLoader, since CUDA cannot be used in forked workers.
+
+    Args:
+        run: run directory (None: the most recent under ``./runs``).
+        per_class: images per class.
+        transform: applied to the PIL image (None: the PIL image is returned, like torchvision datasets).
+        target_transform: applied to the label.
+        seed: first seed, as ``gansynth export --seed``.
+        truncation: truncation ψ (None: none).
+        classes: class names to generate (None: all), in training order whatever the order given.
+        device: ``cpu``, ``cuda`` or ``auto`` for the generator.
+        chunk_size: images per generator call (1 ... per_class); see above.
+
+    Attributes:
+        classes: every training class name, index = label (as ``ImageFolder.classes`` of the training data).
+        class_to_idx: class name → label.
+        generated_classes: the selected class names, in item order.
+    """
+
+    def __init__(
+        self,
+        run: str | Path | None = None,
+        per_class: int = 1000,
+        transform: Callable[[Image.Image], Any] | None = None,
+        target_transform: Callable[[int], Any] | None = None,
+        seed: int = 0,
+        truncation: float | None = None,
+        classes: list[str] | None = None,
+        device: str = "cpu",
+        chunk_size: int = 1,
+    ) -> None:
+        if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
+            raise ConfigError(f"per_class = {per_class!r} is out of range", hint="per_class must be >= 1")
+        if not isinstance(seed, int) or seed < 0:
+            raise ConfigError(f"seed = {seed!r} is out of range", hint="seed must be an integer >= 0")
+        if not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ConfigError(f"chunk_size = {chunk_size!r} is out of range", hint=f"1 (default) or {CHUNK}")
+        self.run_dir = resolve_run(run)
+        names = read_class_names(read_json(self.run_dir / DATASET))
+        self.labels = select_classes(names, classes)
+        self.classes = names
+        self.class_to_idx = {name: k for k, name in enumerate(names)}
+        self.generated_classes = [names[k] for k in self.labels]
+        self.per_class, self.seed, self.truncation = per_class, seed, truncation
+        self.transform, self.target_transform = transform, target_transform
+        self.device, self.chunk_size = device, chunk_size
+        self._sampler = None
+        self._pid: int | None = None
+        self._cache: OrderedDict[tuple[int, int], torch.Tensor] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self.labels) * self.per_class
+
+    def sample_id(self, index: int) -> tuple[int, int]:
+        """``(label, seed)`` of item ``index`` (negative indices count from the end)."""
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} is out of range for {len(self)} items")
+        label = self.labels[index // self.per_class]
+        return label, sample_seed(self.seed, label, index % self.per_class)
+
+    def image(self, index: int) -> torch.Tensor:
+        """Item ``index`` as uint8 ``[C, H, W]`` (no transform)."""
+        label, seed = self.sample_id(index)
+        slot = seed - sample_seed(self.seed, label, 0)
+        chunk = slot // self.chunk_size
+        key = (label, chunk)
+        if key not in self._cache or self._pid != os.getpid():
+            if self._pid != os.getpid():
+                self._cache.clear()
+            start = chunk * self.chunk_size
+            stop = min(start + self.chunk_size, self.per_class)
+            seeds = [sample_seed(self.seed, label, n) for n in range(start, stop)]
+            self._cache[key] = self._generator().generate_seeds([label] * len(seeds), seeds, self.truncation)
+            while len(self._cache) > CACHED_CHUNKS:
+                self._cache.popitem(last=False)
+        self._cache.move_to_end(key)
+        return self._cache[key][slot - chunk * self.chunk_size]
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        label, _ = self.sample_id(index)
+        array = self.image(index).permute(1, 2, 0).numpy()
+        pil = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
+        image = self.transform(pil) if self.transform is not None else pil
+        return image, self.target_transform(label) if self.target_transform is not None else label
+
+    def _generator(self):
+        if self._sampler is None or self._pid != os.getpid():  # one generator per process (DataLoader workers)
+            from gansynth.runtime import resolve_device
+            from gansynth.sampler import load_sampler
+
+            self._sampler = load_sampler(self.run_dir, device=resolve_device(self.device))
+            self._pid = os.getpid()
+        return self._sampler
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.update(_sampler=None, _pid=None, _cache=OrderedDict())  # workers load their own generator
+        return state
+
+    def __repr__(self) -> str:
+        return (
+            f"SyntheticDataset(run={str(self.run_dir)!r}, per_class={self.per_class}, "
+            f"classes={len(self.labels)}, seed={self.seed}, chunk_size={self.chunk_size})"
+        )
+
+
+def as_tensor(image: Image.Image) -> torch.Tensor:
+    """PIL image → uint8 ``[C, H, W]`` (a transform for SyntheticDataset that needs no torchvision)."""
+    import numpy as np
+
+    array = np.asarray(image)
+    return torch.from_numpy(array[None].copy() if array.ndim == 2 else array.transpose(2, 0, 1).copy())
