@@ -7,7 +7,10 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from gansynth.exporter import export
+    from gansynth.metrics import evaluate
     from gansynth.sampler import Sampler, load_sampler
+    from gansynth.synthetic import SyntheticDataset
     from gansynth.train.fit import fit
 
 _LAZY = {
@@ -16,6 +19,9 @@ _LAZY = {
     "Sampler": ("gansynth.sampler", "Sampler"),
     "load_dataset": ("gansynth.data", "load_dataset"),
     "GansynthError": ("gansynth.errors", "GansynthError"),
+    "export": ("gansynth.exporter", "export"),
+    "SyntheticDataset": ("gansynth.synthetic", "SyntheticDataset"),
+    "evaluate": ("gansynth.metrics", "evaluate"),
 }
 
 
@@ -29,4 +35,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'gansynth' has no attribute {name!r}")
 
 
-__all__ = ["GansynthError", "Sampler", "fit", "load_dataset", "load_sampler", "__version__"]
+__all__ = ["GansynthError", "Sampler", "SyntheticDataset", "evaluate", "export", "fit", "load_dataset", "load_sampler",
+           "__version__"]

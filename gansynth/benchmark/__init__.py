@@ -1,0 +1,32 @@
+"""Downstream benchmark: does synthetic data help a classifier? Arms × seeds on a real test split → report.
+
+``benchmark`` (run.py) drives it; ``plan`` decides the arms' data, ``data`` loads and checks the inputs, ``stats``
+holds the math and the verdict rule, ``record`` assembles report.json; :mod:`gansynth.report` formats it.
+"""
+
+from gansynth.benchmark.plan import ARMS, sweep_arm
+from gansynth.benchmark.run import (
+    DEFAULT_EPOCHS,
+    DEFAULT_MODEL,
+    DEFAULT_SEEDS,
+    MIN_STEPS,
+    BenchmarkResult,
+    benchmark,
+)
+from gansynth.benchmark.stats import HELPS, HURTS, INCONCLUSIVE, NO_HELP, paired_comparison
+
+__all__ = [
+    "ARMS",
+    "DEFAULT_EPOCHS",
+    "DEFAULT_MODEL",
+    "DEFAULT_SEEDS",
+    "HELPS",
+    "HURTS",
+    "INCONCLUSIVE",
+    "MIN_STEPS",
+    "NO_HELP",
+    "BenchmarkResult",
+    "benchmark",
+    "paired_comparison",
+    "sweep_arm",
+]

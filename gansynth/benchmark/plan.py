@@ -1,0 +1,203 @@
+"""Benchmark plan: the option checks, how many synthetic images each class gets in each arm, and the arms' data.
+
+Synthetic counts per class (K classes, real counts n_k, largest M):
+
+- ``real+synthetic``: ``synthetic_per_class=N`` → N per class; ``balance_to=T`` (``"max"`` = M) → max(0, T − n_k);
+  neither → a synthetic folder is used whole, a run tops up to M (or adds M to every class when the real classes
+  are already balanced, largest / smallest < 1.5, where a top-up would add almost nothing);
+- ``synthetic`` (classification accuracy score): a synthetic folder whole; a run's export M per class;
+- ratio sweep r: max(1, round(r × M)) per class, the same for every class.
+
+Images are taken per class in the synthetic set's file order, so smaller selections are subsets of larger ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from gansynth.classify_net import check_model_name
+from gansynth.data import ImageDataset
+from gansynth.errors import BenchmarkError, ConfigError
+from gansynth.registry import did_you_mean
+
+ARMS = ("real", "real+synthetic", "synthetic", "rebalanced")
+SYNTHETIC_ARMS = ("real+synthetic", "synthetic")
+TOP_UP_IMBALANCE = 1.5  # largest / smallest real class at which a run's default becomes a top-up
+
+
+def sweep_arm(ratio: float) -> str:
+    """The name of a ratio-sweep arm, e.g. ``real+synthetic@0.5x``."""
+    return f"real+synthetic@{ratio:g}x"
+
+
+@dataclass
+class Arm:
+    """One arm's training data: uint8 images ``[N, C, R, R]``, int64 labels, and its per-class composition."""
+
+    name: str
+    images: torch.Tensor
+    labels: torch.Tensor
+    balanced: bool
+    real_counts: list[int]
+    synthetic_counts: list[int]
+
+
+@dataclass
+class SyntheticPlan:
+    """Synthetic images per class (class index order) for each arm that uses them; None where unused."""
+
+    add: list[int] | None = None
+    cas: list[int] | None = None
+    sweep: dict[float, list[int]] = field(default_factory=dict)
+    policy: str = "none"
+
+    def check_available(self, available: list[int], class_names: list[str]) -> None:
+        """BenchmarkError naming every class whose synthetic set is smaller than an arm needs."""
+        needs = [counts for counts in (self.add, *self.sweep.values()) if counts is not None]
+        short = [
+            f"{name} has {have}, needs {need}"
+            for k, (name, have) in enumerate(zip(class_names, available))
+            if (need := max((counts[k] for counts in needs), default=0)) > have
+        ]
+        if short:
+            raise BenchmarkError(
+                f"the synthetic set has too few images for {self.policy}: {'; '.join(short)}",
+                hint="export more images per class, or lower --synthetic-per-class / --ratio-sweep",
+            )
+
+
+def check_options(
+    arms: Sequence[str] | None,
+    model: str,
+    epochs: int,
+    seeds: int,
+    has_synthetic: bool,
+    both_sources: bool,
+    per_class: int | None,
+    balance_to: str | int | None,
+    ratio_sweep: Sequence[float] | None,
+    min_steps: int,
+    batch_size: int,
+) -> tuple[list[str], list[float]]:
+    """Validate the benchmark options before any data is loaded; returns the arms in order and the sweep ratios."""
+    for key, value in (("seeds", seeds), ("epochs", epochs), ("min_steps", min_steps), ("batch_size", batch_size)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            hint = "use 3 or more seeds: the verdict compares arms seed by seed" if key == "seeds" else "e.g. 15"
+            raise ConfigError(f"{key} must be >= 1, got {value!r}", hint=hint)
+    check_model_name(model)
+    if both_sources:
+        raise BenchmarkError("--synthetic and --run were both given", hint="pass one synthetic source")
+    if per_class is not None and balance_to is not None:
+        raise BenchmarkError(
+            "--synthetic-per-class and --balance-to were both given", hint="choose +N per class or a top-up target"
+        )
+    if per_class is not None and (not isinstance(per_class, int) or isinstance(per_class, bool) or per_class < 1):
+        raise ConfigError(f"synthetic_per_class must be >= 1, got {per_class!r}", hint="e.g. 500")
+    if (
+        balance_to is not None
+        and balance_to != "max"
+        and not (isinstance(balance_to, int) and not isinstance(balance_to, bool) and balance_to >= 1)
+    ):
+        raise ConfigError(f"balance_to must be 'max' or a count >= 1, got {balance_to!r}", hint="e.g. --balance-to max")
+    chosen = _check_arms(arms, has_synthetic)
+    ratios = sorted({float(r) for r in ratio_sweep or ()})
+    bad = [r for r in ratios if not math.isfinite(r) or r <= 0]
+    if bad:
+        raise ConfigError(f"ratio sweep values must be > 0, got {bad}", hint="e.g. --ratio-sweep 0.25,0.5,1,2")
+    if not has_synthetic and (ratios or per_class is not None or balance_to is not None):
+        raise BenchmarkError(
+            "--synthetic-per-class, --balance-to and --ratio-sweep need synthetic images",
+            hint="pass --synthetic DIR (an export) or --run RUN",
+        )
+    return chosen, ratios
+
+
+def _check_arms(arms: Sequence[str] | None, has_synthetic: bool) -> list[str]:
+    if arms is None:
+        return list(ARMS) if has_synthetic else [a for a in ARMS if a not in SYNTHETIC_ARMS]
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown:
+        raise ConfigError(f"unknown arm {unknown[0]!r}", hint=did_you_mean(unknown[0], list(ARMS)))
+    if not arms:
+        raise ConfigError("no arms given", hint=f"choose from {', '.join(ARMS)}")
+    needing = [a for a in arms if a in SYNTHETIC_ARMS]
+    if needing and not has_synthetic:
+        raise BenchmarkError(
+            f"arm(s) {', '.join(needing)} need synthetic images",
+            hint="pass --synthetic DIR (an export) or --run RUN, or choose --arms real,rebalanced",
+        )
+    return [a for a in ARMS if a in arms]
+
+
+def plan_synthetic(
+    real_counts: list[int],
+    available: list[int] | None,
+    from_run: bool,
+    per_class: int | None,
+    balance_to: str | int | None,
+    ratios: Sequence[float],
+) -> SyntheticPlan:
+    """Synthetic images per class for each arm (see the module docstring); ``available`` is None for a run."""
+    if available is None and not from_run:
+        return SyntheticPlan()
+    k, largest = len(real_counts), max(real_counts)
+    sweep = {r: [max(1, round(r * largest))] * k for r in ratios}
+    cas = [largest] * k if from_run else list(available)
+    if per_class is not None:
+        return SyntheticPlan([per_class] * k, cas, sweep, f"+{per_class} synthetic images per class")
+    target = largest if balance_to == "max" else balance_to
+    if target is None and from_run and largest / max(1, min(real_counts)) >= TOP_UP_IMBALANCE:
+        target, balance_to = largest, "max"
+    if target is not None:
+        add = [max(0, target - n) for n in real_counts]
+        return SyntheticPlan(add, cas, sweep, f"top-up of every class to {target} images (balance_to={balance_to})")
+    if from_run:
+        policy = f"+{largest} synthetic images per class (real classes already balanced: a top-up adds little)"
+        return SyntheticPlan([largest] * k, cas, sweep, policy)
+    return SyntheticPlan(list(available), cas, sweep, "the whole synthetic set")
+
+
+def export_count(
+    real_counts: list[int], ratios: Sequence[float], per_class: int | None, balance_to: str | int | None
+) -> int:
+    """Images per class a run must export so that every arm of the plan can be served."""
+    plan = plan_synthetic(real_counts, None, True, per_class, balance_to, ratios)
+    needs = [plan.add or [], plan.cas or [], *plan.sweep.values()]
+    return max(1, max(max(counts, default=0) for counts in needs))
+
+
+def take_first(labels: torch.Tensor, counts: list[int]) -> torch.Tensor:
+    """Indices of the first ``counts[k]`` images of each class k, in the set's order."""
+    y = labels.numpy()
+    picked = [np.flatnonzero(y == k)[:n] for k, n in enumerate(counts)]
+    return torch.from_numpy(np.sort(np.concatenate(picked))).long() if picked else torch.zeros(0, dtype=torch.long)
+
+
+def build_arms(arm_names: list[str], train: ImageDataset, pool: ImageDataset | None, plan: SyntheticPlan) -> list[Arm]:
+    """Training data of every arm: the chosen arms in ``ARMS`` order, then the sweep arms by ratio."""
+    real_counts, zero = train.counts, [0] * train.num_classes
+    arms = []
+    for name in arm_names:
+        if name in ("real", "rebalanced"):
+            arms.append(Arm(name, train.images, train.labels, name == "rebalanced", real_counts, zero))
+        elif name == "real+synthetic":
+            arms.append(_mixed(name, train, pool, plan.add))
+        else:
+            idx = take_first(pool.labels, plan.cas)
+            counts = torch.bincount(pool.labels[idx], minlength=train.num_classes).tolist()
+            arms.append(Arm(name, pool.images[idx], pool.labels[idx], False, zero, counts))
+    arms += [_mixed(sweep_arm(r), train, pool, counts) for r, counts in plan.sweep.items()]
+    return arms
+
+
+def _mixed(name: str, train: ImageDataset, pool: ImageDataset, counts: list[int]) -> Arm:
+    idx = take_first(pool.labels, counts)
+    images = torch.cat([train.images, pool.images[idx]])
+    labels = torch.cat([train.labels, pool.labels[idx]])
+    added = torch.bincount(pool.labels[idx], minlength=train.num_classes).tolist()
+    return Arm(name, images, labels, False, train.counts, added)

@@ -1,0 +1,113 @@
+"""``gansynth benchmark``: does the synthetic data help? Real vs real+synthetic vs synthetic-only vs rebalancing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gansynth.benchmark import ARMS, DEFAULT_EPOCHS, DEFAULT_MODEL, DEFAULT_SEEDS
+from gansynth.errors import ConfigError
+
+
+def parse_arms(text: str | None) -> list[str] | None:
+    """``"real,rebalanced"`` → ``["real", "rebalanced"]`` (names are checked by the API)."""
+    if text is None:
+        return None
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def parse_ratios(text: str | None) -> list[float] | None:
+    """``"0.25,0.5,1,2"`` → ``[0.25, 0.5, 1.0, 2.0]``."""
+    if text is None:
+        return None
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"--ratio-sweep {text!r} is not a comma-separated list of numbers", hint="e.g. --ratio-sweep 0.25,0.5,1,2"
+        ) from None
+
+
+def parse_balance_to(text: str | None) -> str | int | None:
+    """``"max"`` or a positive count."""
+    if text is None or text == "max":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"--balance-to {text!r} is not 'max' or a count", hint="e.g. --balance-to max") from None
+
+
+def benchmark_command(
+    real_train: Annotated[
+        str, typer.Argument(help="Real labeled images: a folder <root>/<class>/*.png, or 'digits'.", show_default=False)
+    ],
+    test: Annotated[
+        Path | None, typer.Option(help="Real test images (default: a stratified held-out split of REAL_TRAIN).")
+    ] = None,
+    synthetic: Annotated[
+        Path | None, typer.Option(help="Synthetic images: an export folder or any <root>/<class>/*.png tree.")
+    ] = None,
+    run: Annotated[Path | None, typer.Option(help="Run directory: export its generator's images and use them.")] = None,
+    arms: Annotated[
+        str | None, typer.Option(help=f"Comma-separated arms (default: all that apply): {','.join(ARMS)}.")
+    ] = None,
+    model: Annotated[str, typer.Option(help="Any timm model name, trained from scratch (e.g. resnet18 on GPU).")] = (
+        DEFAULT_MODEL
+    ),
+    epochs: Annotated[
+        int, typer.Option(min=1, help="Passes over the real training set; every arm trains as many steps.")
+    ] = DEFAULT_EPOCHS,
+    seeds: Annotated[int, typer.Option(min=1, help="Independent runs per arm (3 or more for a verdict).")] = (
+        DEFAULT_SEEDS
+    ),
+    synthetic_per_class: Annotated[
+        int | None, typer.Option(min=1, help="real+synthetic adds this many synthetic images to every class.")
+    ] = None,
+    balance_to: Annotated[
+        str | None, typer.Option(help="real+synthetic tops every class up to 'max' (the largest class) or a count.")
+    ] = None,
+    ratio_sweep: Annotated[
+        str | None, typer.Option(help="Extra real+synthetic arms adding ratio × largest real class, e.g. 0.25,0.5,1,2.")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Report folder: report.json, report.md, PNG charts.")] = Path("benchmark"),
+    flip: Annotated[
+        bool | None,
+        typer.Option("--flip/--no-flip", help="Horizontal-flip augmentation (default: on, off for digits)."),
+    ] = None,
+    test_fraction: Annotated[
+        float, typer.Option(min=0.01, max=0.9, help="Share of each class held out when --test is not given.")
+    ] = 0.2,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="CPU threads for torch (1 is often fastest on a shared machine).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress (the summary still prints).")] = False,
+) -> None:
+    """Train a classifier on real, real+synthetic, synthetic-only and rebalanced data over seeds; report and verdict."""
+    from gansynth.benchmark import benchmark
+    from gansynth.report import print_summary
+    from gansynth.runtime import make_runtime, set_threads
+
+    set_threads(threads)
+    result = benchmark(
+        real_train,
+        test=test,
+        synthetic=synthetic,
+        run=run,
+        arms=parse_arms(arms),
+        model=model,
+        epochs=epochs,
+        seeds=seeds,
+        synthetic_per_class=synthetic_per_class,
+        balance_to=parse_balance_to(balance_to),
+        ratio_sweep=parse_ratios(ratio_sweep),
+        out=out,
+        runtime=make_runtime(device),
+        progress=not quiet,
+        flip=flip,
+        test_fraction=test_fraction,
+    )
+    print_summary(result.record, report_dir=result.out)
