@@ -1,7 +1,9 @@
 """Load a generator from a run directory and turn (class, seed) pairs into uint8 images — the one exit of images.
 
-A sample's noise is drawn from its own seed on the CPU, so an image depends only on (checkpoint, class, seed,
-truncation), not on batch size, device count or worker count.
+A sample's noise is drawn from its own seed on the CPU, and the network always runs on batches of one fixed shape
+(``batch_size`` rows, the last batch padded), so an image depends only on (checkpoint, class, seed, truncation,
+batch_size) — on a given machine — never on how many images a call asks for, which other images share its batch, or
+its position there.
 """
 
 from __future__ import annotations
@@ -25,8 +27,12 @@ from gansynth.checkpoint import (
 from gansynth.config import Config
 from gansynth.data.fingerprint import hash_file
 from gansynth.errors import CheckpointError, ConfigError
+from gansynth.exporter.plan import CHUNK
 
-DEFAULT_BATCH = 256
+# The canonical batch shape: the export unit, so that sampler.generate, the export and SyntheticDataset(exact=True)
+# produce the same bytes for a seed on the CPU. A forward's float result for a row can change with the batch
+# *shape* (~1e-6 on the CPU between 1 and 64 rows, enough to flip a rare uint8 pixel), never with the other rows.
+DEFAULT_BATCH = CHUNK
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -101,20 +107,38 @@ class Sampler:
         truncation: float | None = None,
         batch_size: int = DEFAULT_BATCH,
     ) -> torch.Tensor:
-        """Images for explicit (label, seed) pairs: uint8 ``[N, C, H, W]`` on the CPU."""
+        """Images for explicit (label, seed) pairs: uint8 ``[N, C, H, W]`` on the CPU.
+
+        The network only ever sees batches of exactly ``batch_size`` rows: the last, partial batch is padded by
+        repeating its last row, and the padding is dropped. Since a row's result depends on the batch shape but not
+        on the other rows, image i depends only on ``(labels[i], seeds[i], truncation, batch_size)`` (and the
+        machine): ``generate(k, 1, seed=s)`` equals row 37 of ``generate(k, 100, seed=s - 37)`` byte for byte.
+        Keep the default ``batch_size`` to get the bytes of ``gansynth export`` on the CPU.
+
+        Args:
+            labels: class index per image ``[N]``.
+            seeds: noise seed per image ``[N]``.
+            truncation: truncation ψ (None: none).
+            batch_size: rows per forward pass (1: each image alone, no padding).
+        """
         labels = torch.as_tensor(labels, dtype=torch.long).flatten()
         seeds = torch.as_tensor(seeds, dtype=torch.long).flatten()
         if labels.numel() != seeds.numel():
             raise ValueError("labels and seeds must have the same length")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"batch_size = {batch_size!r} is out of range", hint=f"batch_size >= 1 (default {CHUNK})")
         if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
             raise ConfigError(
                 f"class index out of range 0..{self.num_classes - 1}", hint=f"classes: {self.class_names}"
             )
         out = []
         for start in range(0, labels.numel(), batch_size):
-            z = seed_noise(seeds[start : start + batch_size].tolist(), self.z_dim, truncation)
+            z = seed_noise(seeds[start : start + batch_size].tolist(), self.z_dim, truncation)  # [n, z_dim]
             y = labels[start : start + batch_size]
-            out.append(to_uint8(self.generator(z.to(self.device), y.to(self.device))))
+            rows, pad = y.numel(), batch_size - y.numel()
+            if pad:  # fixed shape: repeat the last row; its copies are dropped below
+                z, y = torch.cat([z, z[-1:].expand(pad, -1)]), torch.cat([y, y[-1:].expand(pad)])
+            out.append(to_uint8(self.generator(z.to(self.device), y.to(self.device)))[:rows])
         if not out:
             return torch.zeros(0, self.channels, self.resolution, self.resolution, dtype=torch.uint8)
         return torch.cat(out)
@@ -122,7 +146,10 @@ class Sampler:
     def generate(
         self, class_index: int, n: int, seed: int = 0, truncation: float | None = None, batch_size: int = DEFAULT_BATCH
     ) -> torch.Tensor:
-        """``n`` images of one class from seeds ``seed, seed+1, ...``: uint8 ``[n, C, H, W]``."""
+        """``n`` images of one class from seeds ``seed, seed+1, ...``: uint8 ``[n, C, H, W]``.
+
+        Image i is the same for any ``n`` (see :meth:`generate_seeds`).
+        """
         return self.generate_seeds([class_index] * n, range(seed, seed + n), truncation, batch_size)
 
 

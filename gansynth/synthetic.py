@@ -27,10 +27,15 @@ class SyntheticDataset(Dataset):
     ``seed + label·SEED_STRIDE + i % per_class``. Labels are the training class indices, so the dataset can be
     concatenated with the real ``ImageFolder`` (``torch.utils.data.ConcatDataset``).
 
-    Images are generated ``chunk_size`` at a time, in chunks aligned like the export's units, and cached per
-    process. A CPU generator's float results depend slightly on batch composition, so pixels equal the exported
-    file's exactly with ``chunk_size=gansynth.exporter.CHUNK`` (64; costly for random access: one 64-image batch
-    per new chunk) and up to rare ±1 rounding differences with the default ``chunk_size=1`` (one image per item).
+    ``exact=True`` (default): images are generated in the export's units — ``CHUNK`` (64) consecutive seeds of a
+    class, as one fixed-shape batch — and the last few units are cached per process, so item pixels equal the
+    exported file's exactly (on the CPU, on the same machine). Sequential access generates each unit once; random
+    access may pay one 64-image batch per item.
+
+    ``exact=False``: each item is generated alone (one image per forward, no padding) — the fast path for shuffled
+    random access. A forward's float result can depend on its batch shape (~1e-6), so a rare pixel may differ by
+    ±1 from the exported file.
+
     Either way an index gives the same image in every process and DataLoader worker.
 
     The generator is loaded lazily, once per process (DataLoader workers load their own); with ``device="cuda"``
@@ -45,7 +50,8 @@ class SyntheticDataset(Dataset):
         truncation: truncation ψ (None: none).
         classes: class names to generate (None: all), in training order whatever the order given.
         device: ``cpu``, ``cuda`` or ``auto`` for the generator.
-        chunk_size: images per generator call (1 ... per_class); see above.
+        exact: generate in the export's 64-image units for pixels identical to the export (True), or one image per
+            item (False, faster for random access); see above.
 
     Attributes:
         classes: every training class name, index = label (as ``ImageFolder.classes`` of the training data).
@@ -63,14 +69,14 @@ class SyntheticDataset(Dataset):
         truncation: float | None = None,
         classes: list[str] | None = None,
         device: str = "cpu",
-        chunk_size: int = 1,
+        exact: bool = True,
     ) -> None:
         if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
             raise ConfigError(f"per_class = {per_class!r} is out of range", hint="per_class must be >= 1")
         if not isinstance(seed, int) or seed < 0:
             raise ConfigError(f"seed = {seed!r} is out of range", hint="seed must be an integer >= 0")
-        if not isinstance(chunk_size, int) or chunk_size < 1:
-            raise ConfigError(f"chunk_size = {chunk_size!r} is out of range", hint=f"1 (default) or {CHUNK}")
+        if not isinstance(exact, bool):
+            raise ConfigError(f"exact = {exact!r} is not a bool", hint="exact=True (export pixels) or exact=False")
         self.run_dir = resolve_run(run)
         names = read_class_names(read_json(self.run_dir / DATASET))
         self.labels = select_classes(names, classes)
@@ -79,7 +85,7 @@ class SyntheticDataset(Dataset):
         self.generated_classes = [names[k] for k in self.labels]
         self.per_class, self.seed, self.truncation = per_class, seed, truncation
         self.transform, self.target_transform = transform, target_transform
-        self.device, self.chunk_size = device, chunk_size
+        self.device, self.exact = device, exact
         self._sampler = None
         self._pid: int | None = None
         self._cache: OrderedDict[tuple[int, int], torch.Tensor] = OrderedDict()
@@ -99,20 +105,21 @@ class SyntheticDataset(Dataset):
     def image(self, index: int) -> torch.Tensor:
         """Item ``index`` as uint8 ``[C, H, W]`` (no transform)."""
         label, seed = self.sample_id(index)
+        if self._pid != os.getpid():
+            self._cache.clear()  # a forked DataLoader worker: its own generator and cache
+        if not self.exact:
+            return self._generator().generate_seeds([label], [seed], self.truncation, batch_size=1)[0]
         slot = seed - sample_seed(self.seed, label, 0)
-        chunk = slot // self.chunk_size
-        key = (label, chunk)
-        if key not in self._cache or self._pid != os.getpid():
-            if self._pid != os.getpid():
-                self._cache.clear()
-            start = chunk * self.chunk_size
-            stop = min(start + self.chunk_size, self.per_class)
-            seeds = [sample_seed(self.seed, label, n) for n in range(start, stop)]
-            self._cache[key] = self._generator().generate_seeds([label] * len(seeds), seeds, self.truncation)
+        key = (label, slot // CHUNK)  # the export unit: slots [g·CHUNK, min((g+1)·CHUNK, per_class))
+        if key not in self._cache:
+            start = key[1] * CHUNK
+            seeds = [sample_seed(self.seed, label, n) for n in range(start, min(start + CHUNK, self.per_class))]
+            images = self._generator().generate_seeds([label] * len(seeds), seeds, self.truncation, batch_size=CHUNK)
+            self._cache[key] = images
             while len(self._cache) > CACHED_CHUNKS:
                 self._cache.popitem(last=False)
         self._cache.move_to_end(key)
-        return self._cache[key][slot - chunk * self.chunk_size]
+        return self._cache[key][slot % CHUNK]
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
         label, _ = self.sample_id(index)
@@ -138,7 +145,7 @@ class SyntheticDataset(Dataset):
     def __repr__(self) -> str:
         return (
             f"SyntheticDataset(run={str(self.run_dir)!r}, per_class={self.per_class}, "
-            f"classes={len(self.labels)}, seed={self.seed}, chunk_size={self.chunk_size})"
+            f"classes={len(self.labels)}, seed={self.seed}, exact={self.exact})"
         )
 
 

@@ -22,12 +22,16 @@ from gansynth.checkpoint import DATASET, read_json, resolve_run
 from gansynth.errors import ConfigError, ExportError
 from gansynth.exporter import plan as P
 from gansynth.exporter import store
+from gansynth.exporter.draw import Drawn, Scorer, draw_units
 from gansynth.exporter.encode import ignore_interrupts, write_images
+from gansynth.exporter.progress import ProgressBar
 from gansynth.exporter.provenance import build_manifest, domain_scorer
 from gansynth.runtime import resolve_device, set_threads
 
-Scorer = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 MAX_DEFAULT_WORKERS = 4
+# Units generated together in one fixed-shape forward pass on CUDA (64 × 16 = 1 024 rows); the CPU uses one unit per
+# pass, the shape of sampler.generate and SyntheticDataset, so CPU bytes match them.
+CUDA_UNITS_PER_PASS = 16
 
 
 @dataclass(frozen=True)
@@ -258,7 +262,6 @@ class _Job:
         return [P.file_name(plan.folder, s, self.fmt) for s in seeds]
 
     def run(self, units: list[P.Unit], workers: int, progress: bool) -> None:
-        by_label = {p.label: p for p in self.plans}
         for plan in self.plans:
             if plan.count:  # no empty folders: ImageFolder refuses them
                 store.class_folder(self.out, plan.folder)
@@ -267,29 +270,25 @@ class _Job:
         existing = store.existing_files(self.out, [p.folder for p in self.plans])
         journal = store.journal_path(self.out, self.shard)
         failed: dict[int, str] = {}
-        total = sum(u.quota for u in units)
         pool, pending = _pool(workers), deque()
         try:
-            with _progress_bar(progress, total) as bar:
+            with ProgressBar(progress, sum(u.quota for u in units)) as bar:
+                todo = []
                 for unit in units:
-                    plan = by_label[unit.label]
                     record = self.records.get(unit.key)
-                    if record and set(self.files(plan, record["seeds"])) <= existing:
+                    if record and set(self.files(self.by_label[unit.label], record["seeds"])) <= existing:
                         self.kept += unit.quota
                         bar.advance(unit.quota, fresh=False)
-                        continue
-                    if unit.label in failed:
-                        continue
-                    result = self.generate(unit)
-                    if result is None:
-                        failed[unit.label] = plan.name
-                        continue
-                    seeds, images, drawn, passed, scores = result
-                    missing = [i for i, f in enumerate(self.files(plan, seeds)) if f not in existing]
-                    array = images[missing].permute(0, 2, 3, 1).contiguous().numpy()
-                    paths = [str(self.out / self.files(plan, [seeds[i]])[0]) for i in missing]
-                    future = pool.submit(write_images, array, paths, self.fmt, self.tag)
-                    pending.append((unit, (seeds, drawn, passed, scores), future))
+                    else:
+                        todo.append(unit)
+                group = self.units_per_pass()
+                for start in range(0, len(todo), group):
+                    batch = [u for u in todo[start : start + group] if u.label not in failed]
+                    for unit, drawn in zip(batch, self.draw(batch)):
+                        if not drawn.complete(unit):
+                            failed[unit.label] = self.by_label[unit.label].name
+                            continue
+                        pending.append((unit, drawn, self._submit(pool, unit, drawn, existing)))
                     while len(pending) > 2 * max(workers, 1):
                         self._journal(journal, bar, *pending.popleft())
                 while pending:
@@ -299,7 +298,35 @@ class _Job:
         if failed:
             raise self._failure(failed)
 
-    def _journal(self, journal: Path, bar, unit: P.Unit, result: tuple, future: Future) -> None:
+    @property
+    def by_label(self) -> dict[int, P.ClassPlan]:
+        return {p.label: p for p in self.plans}
+
+    def units_per_pass(self) -> int:
+        return CUDA_UNITS_PER_PASS if self.sampler.device.type == "cuda" else 1
+
+    def draw(self, units: list[P.Unit]) -> list[Drawn]:
+        """Generate (and filter) ``units`` together; per-class draw statistics of this call are updated."""
+        if not units:
+            return []
+        results = draw_units(
+            self.sampler, units, self.seed, self.truncation, P.CHUNK * len(units), self.min_confidence, self.scorer
+        )
+        for unit, drawn in zip(units, results):
+            stats = self.stats.setdefault(unit.label, [0, 0])
+            stats[0] += drawn.drawn
+            stats[1] += drawn.passed
+        return results
+
+    def _submit(self, pool: Executor, unit: P.Unit, drawn: Drawn, existing: set[str]) -> Future:
+        """Hand the unit's files that are not on disk yet to an encoder."""
+        names = self.files(self.by_label[unit.label], drawn.seeds)
+        missing = [i for i, name in enumerate(names) if name not in existing]
+        array = drawn.images[missing].permute(0, 2, 3, 1).contiguous().numpy()  # [n, H, W, C] uint8
+        paths = [str(self.out / names[i]) for i in missing]
+        return pool.submit(write_images, array, paths, self.fmt, self.tag)
+
+    def _journal(self, journal: Path, bar: ProgressBar, unit: P.Unit, drawn: Drawn, future: Future) -> None:
         try:
             self.written += future.result()
         except OSError as exc:
@@ -307,39 +334,11 @@ class _Job:
                 f"cannot write the images of {self.out} ({exc.strerror or exc})",
                 hint="free disk space or choose another --out; rerunning the same command resumes",
             ) from None
-        seeds, drawn, passed, scores = result
-        store.append_unit(journal, unit, seeds, drawn, passed, scores)
-        self.records[unit.key] = {"seeds": seeds, "drawn": drawn, "passed": passed, "scores": scores}
+        store.append_unit(journal, unit, drawn.seeds, drawn.drawn, drawn.passed, drawn.scores)
+        self.records[unit.key] = {
+            "seeds": drawn.seeds, "drawn": drawn.drawn, "passed": drawn.passed, "scores": drawn.scores
+        }  # fmt: skip
         bar.advance(unit.quota)
-
-    def generate(self, unit: P.Unit):
-        """``(seeds, images uint8 [quota, C, H, W], drawn, passed, scores)``, or None when the filter fails."""
-        filtered = self.min_confidence is not None
-        labels = torch.full((P.CHUNK if filtered else unit.quota,), unit.label, dtype=torch.long)
-        stats = self.stats.setdefault(unit.label, [0, 0])
-        if not filtered:
-            seeds = list(unit.candidates(self.seed, 0, False))
-            images = self.sampler.generate_seeds(labels, seeds, self.truncation, batch_size=P.CHUNK)
-            stats[0] += len(seeds)
-            stats[1] += len(seeds)
-            return seeds, images, len(seeds), len(seeds), None
-        kept: list[tuple[int, torch.Tensor, float]] = []
-        drawn = passed = 0
-        for attempt in range(unit.max_tries()):
-            seeds = list(unit.candidates(self.seed, attempt, True))
-            images = self.sampler.generate_seeds(labels, seeds, self.truncation, batch_size=P.CHUNK)
-            probs = _scores(self.scorer, images, labels)
-            ok = (probs >= self.min_confidence).tolist()
-            drawn, passed = drawn + len(seeds), passed + sum(ok)
-            kept += [(s, images[i], float(probs[i])) for i, s in enumerate(seeds) if ok[i]]
-            if len(kept) >= unit.quota:
-                break
-        stats[0] += drawn
-        stats[1] += passed
-        if len(kept) < unit.quota:
-            return None
-        kept = kept[: unit.quota]
-        return [s for s, _, _ in kept], torch.stack([x for _, x, _ in kept]), drawn, passed, [c for _, _, c in kept]
 
     def _failure(self, failed: dict[int, str]) -> ExportError:
         rates = ", ".join(f"{name} ({self.stats[k][1] / max(self.stats[k][0], 1):.1%})" for k, name in failed.items())
@@ -377,52 +376,3 @@ class _Job:
             raise RuntimeError(f"export counts {found} differ from the plan")
         store.write_metadata(self.out, rows, filtered, self.tag)
         return True
-
-
-def _scores(scorer: Scorer, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    probs = torch.as_tensor(scorer(images, labels)).detach().float().cpu().flatten()
-    if probs.numel() != images.shape[0]:
-        raise ValueError(f"the scorer returned {probs.numel()} scores for {images.shape[0]} images")
-    return probs
-
-
-class _Bar:
-    """A rich progress bar with img/s on stderr (or nothing)."""
-
-    def __init__(self, enabled: bool, total: int) -> None:
-        self.progress = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.progress = Progress(
-                TextColumn("export"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]}"),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-            )
-            self.task = self.progress.add_task("export", total=total, rate="")
-            self.started = time.perf_counter()
-            self.done = 0
-
-    def __enter__(self) -> _Bar:
-        if self.progress is not None:
-            self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.progress is not None:
-            self.progress.__exit__(*exc)
-
-    def advance(self, count: int, fresh: bool = True) -> None:
-        """Move by ``count`` images; only ``fresh`` ones (not kept from an earlier call) count towards img/s."""
-        if self.progress is not None:
-            self.done += count if fresh else 0
-            rate = self.done / max(time.perf_counter() - self.started, 1e-9)
-            self.progress.update(self.task, advance=count, rate=f"{rate:,.0f} img/s")
-
-
-def _progress_bar(enabled: bool, total: int) -> _Bar:
-    return _Bar(enabled, total)
