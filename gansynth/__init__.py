@@ -35,5 +35,14 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'gansynth' has no attribute {name!r}")
 
 
-__all__ = ["GansynthError", "Sampler", "SyntheticDataset", "evaluate", "export", "fit", "load_dataset", "load_sampler",
-           "__version__"]
+__all__ = [
+    "GansynthError",
+    "Sampler",
+    "SyntheticDataset",
+    "evaluate",
+    "export",
+    "fit",
+    "load_dataset",
+    "load_sampler",
+    "__version__",
+]

@@ -108,10 +108,12 @@ class RuntimeConfig:
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
     compile: bool | None = None  # None: on for CUDA, off for CPU
+    compile_mode: str = "default"  # torch.compile mode: default | reduce-overhead (CUDA graphs) | max-autotune ...
 
     def __post_init__(self) -> None:
-        from gansynth.runtime import DEVICES, PRECISIONS
+        from gansynth.runtime import COMPILE_MODES, DEVICES, PRECISIONS
 
+        _check(self.compile_mode in COMPILE_MODES, "runtime.compile_mode", self.compile_mode, " | ".join(COMPILE_MODES))
         _check(self.device in DEVICES, "runtime.device", self.device, " | ".join(DEVICES))
         _check(self.precision in PRECISIONS, "runtime.precision", self.precision, " | ".join(PRECISIONS))
 

@@ -21,6 +21,7 @@ from gansynth.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")  # torch.compile modes
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -56,12 +57,14 @@ class Runtime:
         device: the torch device of this process.
         precision: ``fp32``, ``bf16`` or ``fp16`` (autocast dtype of forward passes).
         compile: whether :meth:`compile_module` really compiles.
+        compile_mode: the ``torch.compile`` mode (``reduce-overhead`` adds CUDA graphs).
         rank / world_size: this process's place in a torchrun job (0 / 1 without one).
     """
 
     device: torch.device
     precision: str = "fp32"
     compile: bool = False
+    compile_mode: str = "default"
     rank: int = 0
     world_size: int = 1
 
@@ -101,7 +104,7 @@ class Runtime:
         """The compiled module when compile is on, else the module itself; save the *uncompiled* state_dict."""
         if not self.compile:
             return module
-        return torch.compile(module, dynamic=False)
+        return torch.compile(module, dynamic=False, mode=self.compile_mode)
 
     def wrap_ddp(self, module: nn.Module) -> nn.Module:
         """DistributedDataParallel around ``module`` under torchrun, the module itself otherwise."""
@@ -157,14 +160,19 @@ def set_threads(threads: int | None) -> None:
     torch.set_num_threads(threads)
 
 
-def make_runtime(device: str = "auto", precision: str = "auto", compile: bool | None = None) -> Runtime:
+def make_runtime(
+    device: str = "auto", precision: str = "auto", compile: bool | None = None, compile_mode: str = "default"
+) -> Runtime:
     """Resolve user choices into a Runtime, joining the torchrun process group when launched by torchrun.
 
     Args:
         device: ``auto``, ``cpu`` or ``cuda``.
         precision: ``auto``, ``fp32``, ``bf16`` or ``fp16``.
         compile: None → on for CUDA, off for CPU.
+        compile_mode: ``torch.compile`` mode when compiling.
     """
+    if compile_mode not in COMPILE_MODES:
+        raise ConfigError(f"unknown compile mode {compile_mode!r}", hint=f"choices: {', '.join(COMPILE_MODES)}")
     world_size = int(os.environ.get("WORLD_SIZE", 1))
     dev = resolve_device(device)
     if world_size > 1 and not dist.is_initialized():
@@ -177,7 +185,7 @@ def make_runtime(device: str = "auto", precision: str = "auto", compile: bool | 
     prec = resolve_precision(precision, dev)
     rank = dist.get_rank() if dist.is_initialized() else 0
     use_compile = dev.type == "cuda" if compile is None else compile
-    return Runtime(device=dev, precision=prec, compile=use_compile, rank=rank, world_size=world_size)
+    return Runtime(dev, prec, use_compile, compile_mode, rank, world_size)
 
 
 def cpu_runtime() -> Runtime:

@@ -18,16 +18,24 @@ def evaluate_during_fit(trainer: Trainer) -> dict:
     from gansynth.metrics import evaluate_sampler
 
     config, dataset = trainer.config, trainer.dataset
-    standing_statistics(trainer.ema, dataset.num_classes, config.model.z_dim, trainer.runtime.device,
-                        seed=STANDING_STATS_SEED)
+    standing_statistics(
+        trainer.ema, dataset.num_classes, config.model.z_dim, trainer.runtime.device, seed=STANDING_STATS_SEED
+    )
     sampler = Sampler(
-        generator=trainer.ema, class_names=list(dataset.class_names), resolution=dataset.resolution,
-        channels=dataset.channels, z_dim=config.model.z_dim, kimg=trainer.kimg,
-        checkpoint_sha256="in-memory (during fit)", run_dir=trainer.run_dir, dataset_info=dataset.info(),
+        generator=trainer.ema,
+        class_names=list(dataset.class_names),
+        resolution=dataset.resolution,
+        channels=dataset.channels,
+        z_dim=config.model.z_dim,
+        kimg=trainer.kimg,
+        checkpoint_sha256="in-memory (during fit)",
+        run_dir=trainer.run_dir,
+        dataset_info=dataset.info(),
         device=trainer.runtime.device,
     )
-    record = evaluate_sampler(sampler, dataset, config.eval.num_samples, config.eval.feature_extractor,
-                              runtime=trainer.runtime)
+    record = evaluate_sampler(
+        sampler, dataset, config.eval.num_samples, config.eval.feature_extractor, runtime=trainer.runtime
+    )
     record = {"kimg": round(trainer.kimg, 3), **record}
     append_jsonl(trainer.run_dir / "metrics.jsonl", record)
     return record

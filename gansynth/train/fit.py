@@ -151,7 +151,8 @@ def fit(
         config = _resume_config(run_dir, dataset, recipe, mapped, overrides)
     chosen = config.data.resolution is None
     config = _resolve(config, dataset)
-    runtime = make_runtime(config.runtime.device, config.runtime.precision, config.runtime.compile)
+    rc = config.runtime
+    runtime = make_runtime(rc.device, rc.precision, rc.compile, rc.compile_mode)
     if runtime.distributed and LOSSES_WITH_GP(config):
         raise ConfigError(
             "wgan-gp is not supported under torchrun (the gradient penalty needs double backward)",
