@@ -24,7 +24,9 @@ SMALL_IMAGE_MAX = 64  # at or below this resolution (px) the stem keeps full res
 _CLOSE_MATCHES = 8
 PIXEL_MEAN = PIXEL_STD = 127.5  # uint8 0..255 → float in [-1, 1]
 MOMENTUM = 0.9
-WARMUP_FRACTION = 0.15  # share of the optimizer steps spent ramping the learning rate up linearly
+WARMUP_FRACTION = 0.15  # default share of the optimizer steps spent ramping the learning rate up linearly
+SCHEDULES = ("cosine", "linear")  # decay after the warm-up: half-cosine to 0, or a straight line to 0 (one-cycle)
+MIN_BATCH = 2  # BatchNorm needs at least 2 images per batch; every batch has exactly batch_size images
 CROP_PAD_FRACTION = 1 / 8  # random-crop padding as a share of the side: 4 px at 32 px, as for CIFAR
 
 
@@ -191,6 +193,9 @@ def augment_batch(x: torch.Tensor, flip: bool, generator: torch.Generator) -> to
         x: ``[B, C, H, W]`` float in [-1, 1], on the generator's device.
         flip: whether to flip half of the images left-right.
         generator: source of randomness (device generator, so the result is reproducible).
+
+    Returns:
+        ``[B, C, H, W]``, laid out channels-last in memory (the gather writes pixels with channels innermost).
     """
     batch, _, height, width = x.shape
     pad = max(1, round(min(height, width) * CROP_PAD_FRACTION))
@@ -204,18 +209,37 @@ def augment_batch(x: torch.Tensor, flip: bool, generator: torch.Generator) -> to
         cols = torch.where(mirrored, cols.flip(1), cols)
     b = torch.arange(batch, device=x.device)[:, None, None]
     out = padded[b, :, rows[:, :, None], cols[:, None, :]]  # advanced indices first: [B, H, W, C]
-    return out.permute(0, 3, 1, 2).contiguous()
+    return out.permute(0, 3, 1, 2)
 
 
 def epoch_order(
     labels: torch.Tensor, count: int, balanced: bool, num_classes: int, generator: torch.Generator
 ) -> torch.Tensor:
-    """``count`` training indices for one epoch: a permutation, or class-balanced draws with replacement."""
+    """``count`` training indices: consecutive random permutations of the set, or class-balanced draws.
+
+    Without ``balanced``, each image appears once per permutation; a ``count`` larger than the set (a set smaller
+    than one batch) concatenates permutations, so every batch still holds ``batch_size`` images and the images are
+    used evenly. With ``balanced``, indices are drawn with replacement so that every class has the same
+    probability.
+    """
+    size = labels.numel()
     if not balanced:
-        return torch.randperm(labels.numel(), generator=generator, device=labels.device)[:count]
+        passes = -(-count // size)
+        orders = [torch.randperm(size, generator=generator, device=labels.device) for _ in range(passes)]
+        return torch.cat(orders)[:count]
     per_class = torch.bincount(labels, minlength=num_classes).clamp_min(1).float()
     weights = (1.0 / per_class)[labels]  # every class gets the same total probability
     return torch.multinomial(weights, count, replacement=True, generator=generator)
+
+
+def training_budget(count: int, config: ClassifierConfig) -> tuple[int, int]:
+    """``(total optimizer steps, steps per epoch)`` for ``count`` training images; every batch is full.
+
+    An epoch is ``max(1, ⌊count / batch_size⌋)`` batches; the total is ``config.steps`` when set, else
+    ``max(1, ⌊epochs × count / batch_size⌋)`` (epochs × count images, in whole batches).
+    """
+    per_epoch = max(1, count // config.batch_size)
+    return config.steps or max(1, config.epochs * count // config.batch_size), per_epoch
 
 
 def fit_classifier(
@@ -226,19 +250,25 @@ def fit_classifier(
     config: ClassifierConfig,
     runtime: Runtime,
     progress: bool,
-) -> None:
-    """The optimisation loop; ``data`` uint8 ``[N, C, R, R]`` and ``targets`` ``[N]`` already on the device."""
-    count = int(targets.numel())
-    batch = min(config.batch_size, count)
-    steps = max(1, count // batch)  # full batches only: BatchNorm never sees a batch of one
-    total_steps = config.steps or config.epochs * steps
+) -> dict:
+    """The optimisation loop; ``data`` uint8 ``[N, C, R, R]`` and ``targets`` ``[N]`` already on the device.
+
+    Every step uses exactly ``config.batch_size`` images, whatever N (a set smaller than a batch is repeated),
+    so runs on sets of different sizes with the same ``config.steps`` see the same number of images.
+
+    Returns:
+        ``{"batch_size", "steps", "images_seen", "passes"}``: what the loop actually did.
+    """
+    count, batch = int(targets.numel()), config.batch_size
+    total_steps, steps = training_budget(count, config)
     epochs = math.ceil(total_steps / steps)
     optimizer = _sgd(net, config)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, total_steps))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, total_steps, config))
     scaler = runtime.make_scaler()
     forward = runtime.compile_module(net)
     generator = runtime.generator(config.seed)
-    resolution = int(data.shape[-1])
+    layout = torch.channels_last if runtime.channels_last else torch.contiguous_format
+    resolution, done = int(data.shape[-1]), 0
     net.train()
     with _EpochProgress(epochs, progress) as bar:
         for epoch in range(epochs):
@@ -250,7 +280,7 @@ def fit_classifier(
                 if config.augment:
                     x = augment_batch(x, config.flip, generator)
                 with runtime.autocast():
-                    logits = forward(x)
+                    logits = forward(x.contiguous(memory_format=layout))
                 loss = F.cross_entropy(logits.float(), targets[index], label_smoothing=config.label_smoothing)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
@@ -258,6 +288,7 @@ def fit_classifier(
                 scaler.update()
                 schedule.step()
                 loss_sum += loss.detach()
+            done += epoch_steps
             mean_loss = float(loss_sum) / epoch_steps  # one host sync per epoch
             if not math.isfinite(mean_loss):
                 raise TrainingError(
@@ -265,6 +296,7 @@ def fit_classifier(
                     hint="lower the classifier lr, or train in fp32",
                 )
             bar.update(epoch + 1, epoch_steps * batch / (time.perf_counter() - start), mean_loss)
+    return {"batch_size": batch, "steps": done, "images_seen": done * batch, "passes": done * batch / count}
 
 
 def _sgd(net: nn.Module, config: ClassifierConfig) -> torch.optim.SGD:
@@ -275,12 +307,15 @@ def _sgd(net: nn.Module, config: ClassifierConfig) -> torch.optim.SGD:
     return torch.optim.SGD(groups, lr=config.lr, momentum=MOMENTUM, nesterov=True)
 
 
-def _lr_factor(step: int, total_steps: int) -> float:
-    """Share of the peak learning rate at ``step``: linear warm-up, then cosine decay to 0."""
-    warmup = max(1, round(WARMUP_FRACTION * total_steps))
+def _lr_factor(step: int, total_steps: int, config: ClassifierConfig) -> float:
+    """Share of the peak learning rate at ``step``: linear warm-up, then cosine or linear decay to 0."""
+    warmup = max(1, round(config.warmup_fraction * total_steps))
     if step < warmup:
         return (step + 1) / warmup
-    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total_steps - warmup)))
+    progress = (step - warmup) / max(1, total_steps - warmup)
+    if config.schedule == "linear":
+        return max(0.0, 1.0 - progress)
+    return 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def check_training_data(images: torch.Tensor, labels: torch.Tensor, num_classes: int) -> None:

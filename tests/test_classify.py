@@ -144,6 +144,10 @@ def test_outputs_shapes_and_other_resolutions(digits, trained):
     agreement = (trained.predict(upscaled) == trained.predict(images)).float().mean()
     assert agreement >= 0.8
     assert trained.predict_proba(images[:0]).shape == (0, 10)
+    multi = trained.multiscale_features(images)
+    assert multi.shape[0] == 20 and multi.shape[1] > features.shape[1]
+    assert torch.allclose(multi.norm(dim=1), torch.ones(20), atol=1e-5)  # every block unit length, then / sqrt(B)
+    assert trained.multiscale_features(images[:0]).shape == (0, multi.shape[1])
 
 
 @needs_fast_model
@@ -184,6 +188,35 @@ def test_balanced_training_on_an_imbalanced_subset(digits):
     assert torch.all((shares - 0.25).abs() < 0.05), shares  # minority classes drawn as often as majority ones
     plain = labels[epoch_order(labels, len(labels), False, 4, torch.Generator().manual_seed(0))]
     assert torch.equal(torch.bincount(plain, minlength=4), torch.bincount(labels, minlength=4))
+
+
+def test_every_step_sees_a_full_batch_and_the_schedule_reaches_zero():
+    from gansynth.classify_net import _lr_factor, training_budget
+
+    config = ClassifierConfig(model=FAST_MODEL, epochs=3, batch_size=64)
+    assert training_budget(10, config) == (1, 1)  # a set smaller than a batch: one full (repeated) batch
+    assert training_budget(1000, config) == (46, 15)  # 3 × 1000 images in whole batches of 64
+    order = epoch_order(torch.arange(10) % 2, 64, False, 2, torch.Generator().manual_seed(0))
+    # 64 indices from a set of 10: six whole permutations and four more, so every image is used 6 or 7 times
+    assert order.numel() == 64 and sorted(torch.bincount(order, minlength=10).tolist()) == [6] * 6 + [7] * 4
+    for schedule in ("cosine", "linear"):
+        cfg = ClassifierConfig(model=FAST_MODEL, schedule=schedule, warmup_fraction=0.2)
+        factors = [_lr_factor(step, 100, cfg) for step in range(100)]
+        assert factors[19] == 1.0 and factors[0] == pytest.approx(0.05) and factors[-1] < 0.03
+        assert all(a >= b for a, b in zip(factors[19:], factors[20:]))  # monotone decay after the warm-up
+    with pytest.raises(ConfigError, match="schedule"):
+        ClassifierConfig(model=FAST_MODEL, schedule="step")
+
+
+def test_presets_are_valid_configs_and_unknown_names_get_a_suggestion():
+    from gansynth.classify import CLASSIFIER_PRESETS, classifier_preset
+
+    assert classifier_preset("cifar-fast").model == "resnet18"
+    assert classifier_preset("cifar-fast", epochs=2).epochs == 2
+    assert set(CLASSIFIER_PRESETS) == {"cifar-fast"}
+    with pytest.raises(ConfigError) as info:
+        classifier_preset("cifar-fats")
+    assert "cifar-fast" in info.value.hint
 
 
 def test_augmentation_crops_and_flips_on_the_device():

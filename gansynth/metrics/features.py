@@ -22,7 +22,7 @@ from gansynth.io import atomic_write_bytes
 from gansynth.metrics.extractors import ExtractorSpec
 from gansynth.runtime import Runtime
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: domain features are multi-scale (stages + pre-logits)
 BATCH_SIZE = 256
 
 

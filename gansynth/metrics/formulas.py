@@ -4,9 +4,14 @@ FID, KID, IS and precision/recall are torch-fidelity's own functions; density/co
 memorization indicator, which torch-fidelity lacks, are implemented here on the same nearest-neighbour distances.
 
 Conventions: ``generated`` is ``[M, F]`` (torch-fidelity's input1), ``real`` is ``[N, F]`` (input2), float tensors.
+
+All of this math runs on the CPU (float64 except where torch-fidelity's own pipeline uses float32); only feature
+extraction runs on the device.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -47,9 +52,15 @@ def fid_statistics(features: torch.Tensor) -> dict[str, np.ndarray]:
 
 
 def fid_from_statistics(stats_generated: dict[str, np.ndarray], stats_real: dict[str, np.ndarray]) -> float:
-    """Fréchet distance between two Gaussians (torch-fidelity); tiny negative rounding results read as 0."""
-    fid = fid_statistics_to_metric(stats_generated, stats_real, verbose=False)[KEY_METRIC_FID]
-    return max(float(fid), 0.0)  # FID ≥ 0 mathematically; identical sets give -1e-12 from eigenvalue rounding
+    """Fréchet distance between two Gaussians (torch-fidelity); tiny negative rounding results read as 0.
+
+    A non-finite result (NaN or inf features) is returned as NaN, never clamped: ``max(nan, 0.0)`` would pass NaN
+    through silently; the caller (:func:`gansynth.metrics.score.score`) turns it into null with a note.
+    """
+    fid = float(fid_statistics_to_metric(stats_generated, stats_real, verbose=False)[KEY_METRIC_FID])
+    if not math.isfinite(fid):
+        return math.nan
+    return max(fid, 0.0)  # FID ≥ 0 mathematically; identical sets give -1e-12 from eigenvalue rounding
 
 
 def fid(generated: torch.Tensor, real: torch.Tensor) -> float:
@@ -70,8 +81,8 @@ def fid_from_samples(generated: torch.Tensor, real: torch.Tensor) -> float:
     a_r = (r - r.mean(dim=0)) / max(len(r) - 1, 1) ** 0.5
     diff = g.mean(dim=0) - r.mean(dim=0)
     tr_covmean = torch.linalg.svdvals(a_g @ a_r.T).sum()
-    value = diff @ diff + (a_g * a_g).sum() + (a_r * a_r).sum() - 2 * tr_covmean
-    return max(float(value), 0.0)
+    value = float(diff @ diff + (a_g * a_g).sum() + (a_r * a_r).sum() - 2 * tr_covmean)
+    return max(value, 0.0) if math.isfinite(value) else math.nan
 
 
 def class_fid(generated: torch.Tensor, real: torch.Tensor) -> float:
