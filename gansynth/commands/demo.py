@@ -1,4 +1,4 @@
-"""``gansynth demo``: the quickstart on the built-in digits — fit, then every later stage that is installed."""
+"""``gansynth demo``: the whole pipeline on the built-in digits — fit → evaluate → export → benchmark."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import typer
 
 
 def demo_command(
-    out: Annotated[Path, typer.Option(help="Folder for the demo's run, export and report.")] = Path("gansynth-demo"),
+    out: Annotated[Path, typer.Option(help="Folder for the demo's data split, run, export and report.")] = Path(
+        "gansynth-demo"
+    ),
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
-    """Train on scikit-learn's digits with the bundled recipe and show what the toolkit produces."""
+    """Fit on digits, evaluate, export a balanced synthetic set, benchmark it; ends with the verdict line."""
     from rich.console import Console
 
     from gansynth.demo import run_demo

@@ -114,13 +114,16 @@ def find_alarms(record: dict, heldout_accuracy: float | None) -> list[dict]:
     alarms = []
     for name, row in record["per_class"].items():
         if row["collapse"]:
-            values = ", ".join(f"{k} {row[k]:.3f}" for k in ("recall", "coverage") if row[k] is not None)
+            keys = [k for k in ("recall", "coverage") if row[k] is not None]
+            low = " and ".join(f"{k} {row[k]:.3f}" for k in keys if row[k] < COLLAPSE_THRESHOLD)
+            other = ", ".join(f"{k} {row[k]:.3f}" for k in keys if row[k] >= COLLAPSE_THRESHOLD)
             alarms.append(
                 {
                     "kind": "collapse",
                     "class": name,
-                    "message": f"class {name!r}: {values} (below {COLLAPSE_THRESHOLD}) — the generator covers little "
-                    "of this class's variety (mode collapse, or the class is not learned yet)",
+                    "message": f"class {name!r}: {low} below {COLLAPSE_THRESHOLD}{f' ({other})' if other else ''} — "
+                    "the generated samples cover little of this class's real variety (mode collapse, or the class "
+                    "is not learned yet)",
                 }
             )
     memo = record.get("memorization")
