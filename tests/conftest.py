@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -108,3 +109,20 @@ def messy_folder(root):
     (root / ".DS_Store").write_bytes(b"\0\0")
     (root / "loose.png").write_bytes(good)
     return root
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory):
+    """`gansynth fit digits` with no other option, once per test session, in a scratch working directory."""
+    from gansynth.cli import main
+
+    cwd = tmp_path_factory.mktemp("fit-digits")
+    previous = os.getcwd()
+    os.chdir(cwd)
+    try:
+        with pytest.raises(SystemExit) as info:
+            main(["fit", "digits"])
+        assert info.value.code == 0
+    finally:
+        os.chdir(previous)
+    return cwd / "runs" / "digits"
