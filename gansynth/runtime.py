@@ -148,6 +148,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def inference_module(module: nn.Module, device: torch.device | str) -> nn.Module:
+    """A network prepared for sampling: on ``device``, eval mode, channels_last weights on every device.
+
+    channels_last on the CPU too: oneDNN convolutions run about 1.3× faster that way (the BigGAN generator at
+    32 px, 2 cores). The layout is part of what a sample's bytes depend on, so every sampling path (sampler,
+    export, SyntheticDataset) goes through this one function.
+    """
+    return module.to(torch.device(device)).eval().to(memory_format=torch.channels_last)
+
+
 def set_threads(threads: int | None) -> None:
     """Intra-op CPU threads of torch; None keeps torch's default (one per core).
 

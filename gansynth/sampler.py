@@ -28,6 +28,7 @@ from gansynth.config import Config
 from gansynth.data.fingerprint import hash_file
 from gansynth.errors import CheckpointError, ConfigError
 from gansynth.exporter.plan import CHUNK
+from gansynth.runtime import inference_module
 
 # The canonical batch shape: the export unit, so that sampler.generate, the export and SyntheticDataset(exact=True)
 # produce the same bytes for a seed on the CPU. A forward's float result for a row can change with the batch
@@ -37,7 +38,8 @@ DEFAULT_BATCH = CHUNK
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """``[N, C, H, W]`` float in [-1, 1] → uint8 in [0, 255] on the CPU (the only float → uint8 conversion)."""
-    return ((images.detach().float() + 1.0) * 127.5).round_().clamp_(0, 255).to(torch.uint8).cpu()
+    scaled = ((images.detach().float() + 1.0) * 127.5).round_().clamp_(0, 255)
+    return scaled.to(torch.uint8).cpu().contiguous()  # NCHW whatever the network's memory layout
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
@@ -195,7 +197,7 @@ def load_sampler(
         ) from None
     dev = torch.device(device)
     return Sampler(
-        generator=generator.to(dev).eval(),
+        generator=inference_module(generator, dev),
         class_names=list(info["class_names"]),
         resolution=int(info["resolution"]),
         channels=int(info["channels"]),

@@ -27,7 +27,11 @@ def export_command(
     ] = None,
     format: Annotated[str, typer.Option(help="png, jpg or webp.")] = "png",
     workers: Annotated[
-        int | None, typer.Option(min=0, help="Encoder processes (default: min(4, CPUs); 0: none).")
+        int | None,
+        typer.Option(
+            min=0,
+            help="Encoder processes (default: none on CPUs with <= 4 cores, else cores/4; GPU: up to 8; 0: none).",
+        ),
     ] = None,
     shard: Annotated[str | None, typer.Option(help="Write only part I of N (0-based), e.g. 0/4.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace another command's export in --out.")] = False,

@@ -34,7 +34,8 @@ class GBlock(nn.Module):
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         h = F.interpolate(F.relu(self.bn1(x, cond)), scale_factor=2, mode="nearest")
         h = self.conv2(F.relu(self.bn2(self.conv1(h), cond)))
-        return h + self.skip(F.interpolate(x, scale_factor=2, mode="nearest"))
+        # a 1×1 conv commutes with nearest upsampling: convolve at the low resolution (4× fewer pixels)
+        return h + F.interpolate(self.skip(x), scale_factor=2, mode="nearest")
 
 
 class BigGANGenerator(nn.Module):
