@@ -16,7 +16,7 @@ from gansynth.checkpoint import DATASET, read_json, resolve_run
 from gansynth.errors import ConfigError
 from gansynth.exporter.plan import CHUNK, read_class_names, sample_seed, select_classes
 
-CACHED_CHUNKS = 4  # generated chunks kept per process (sequential access generates each chunk once)
+CACHE_BYTES = 256 << 20  # generated units kept per process: 256 MiB is ~87 000 RGB images at 32 px
 
 
 class SyntheticDataset(Dataset):
@@ -28,13 +28,14 @@ class SyntheticDataset(Dataset):
     concatenated with the real ``ImageFolder`` (``torch.utils.data.ConcatDataset``).
 
     ``exact=True`` (default): images are generated in the export's units — ``CHUNK`` (64) consecutive seeds of a
-    class, as one fixed-shape batch — and the last few units are cached per process, so item pixels equal the
-    exported file's exactly (on the CPU, on the same machine). Sequential access generates each unit once; random
-    access may pay one 64-image batch per item.
+    class, as one fixed-shape batch — so item pixels equal the exported file's exactly (on the CPU, on the same
+    machine). Generated units are kept per process up to ``cache_bytes`` (least recently used dropped first), so a
+    shuffled epoch over a dataset that fits (256 MiB: ~87 000 RGB images at 32 px) generates each unit once per
+    process; beyond that, random access may pay one 64-image batch per item.
 
-    ``exact=False``: each item is generated alone (one image per forward, no padding) — the fast path for shuffled
-    random access. A forward's float result can depend on its batch shape (~1e-6), so a rare pixel may differ by
-    ±1 from the exported file.
+    ``exact=False``: each item is generated alone (one image per forward, no padding, nothing cached) — for
+    datasets far larger than the cache. A forward's float result can depend on its batch shape (~1e-6), so a rare
+    pixel may differ by ±1 from the exported file.
 
     Either way an index gives the same image in every process and DataLoader worker.
 
@@ -51,7 +52,8 @@ class SyntheticDataset(Dataset):
         classes: class names to generate (None: all), in training order whatever the order given.
         device: ``cpu``, ``cuda`` or ``auto`` for the generator.
         exact: generate in the export's 64-image units for pixels identical to the export (True), or one image per
-            item (False, faster for random access); see above.
+            item with no cache (False, for datasets far larger than the cache); see above.
+        cache_bytes: memory for generated units per process (``exact=True``); 0 keeps only the last unit.
 
     Attributes:
         classes: every training class name, index = label (as ``ImageFolder.classes`` of the training data).
@@ -70,6 +72,7 @@ class SyntheticDataset(Dataset):
         classes: list[str] | None = None,
         device: str = "cpu",
         exact: bool = True,
+        cache_bytes: int = CACHE_BYTES,
     ) -> None:
         if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
             raise ConfigError(f"per_class = {per_class!r} is out of range", hint="per_class must be >= 1")
@@ -85,7 +88,9 @@ class SyntheticDataset(Dataset):
         self.generated_classes = [names[k] for k in self.labels]
         self.per_class, self.seed, self.truncation = per_class, seed, truncation
         self.transform, self.target_transform = transform, target_transform
-        self.device, self.exact = device, exact
+        if isinstance(cache_bytes, bool) or not isinstance(cache_bytes, int) or cache_bytes < 0:
+            raise ConfigError(f"cache_bytes = {cache_bytes!r} is out of range", hint="an integer >= 0 (bytes)")
+        self.device, self.exact, self.cache_bytes = device, exact, cache_bytes
         self._sampler = None
         self._pid: int | None = None
         self._cache: OrderedDict[tuple[int, int], torch.Tensor] = OrderedDict()
@@ -116,7 +121,7 @@ class SyntheticDataset(Dataset):
             seeds = [sample_seed(self.seed, label, n) for n in range(start, min(start + CHUNK, self.per_class))]
             images = self._generator().generate_seeds([label] * len(seeds), seeds, self.truncation, batch_size=CHUNK)
             self._cache[key] = images
-            while len(self._cache) > CACHED_CHUNKS:
+            while len(self._cache) > 1 and sum(x.numel() for x in self._cache.values()) > self.cache_bytes:
                 self._cache.popitem(last=False)
         self._cache.move_to_end(key)
         return self._cache[key][slot % CHUNK]

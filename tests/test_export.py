@@ -346,6 +346,20 @@ def test_synthetic_dataset_same_items_in_dataloader_workers_and_processes(run3):
     assert other.stdout.strip() == hashlib.sha256(b"".join(x.numpy().tobytes() for x in here)).hexdigest()
 
 
+def test_shuffled_access_generates_each_unit_once_per_process(run3):
+    data = SyntheticDataset(run3, per_class=150, transform=as_tensor)  # 3 classes × 3 units of <= 64 images
+    calls = []
+    sampler = data._generator()
+    original = sampler.generate_seeds
+    sampler.generate_seeds = lambda *a, **k: calls.append(len(a[1])) or original(*a, **k)
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(0)).tolist()
+    shuffled = {i: data[i][0] for i in order}
+    assert sorted(calls) == sorted([64, 64, 22] * 3)  # every unit generated exactly once
+    assert all(torch.equal(shuffled[i], data[i][0]) for i in (0, 149, 300, 449))
+    tiny = SyntheticDataset(run3, per_class=150, transform=as_tensor, cache_bytes=0)
+    assert torch.equal(tiny[5][0], shuffled[5]) and len(tiny._cache) == 1
+
+
 def test_synthetic_dataset_rejects_bad_arguments(run3):
     with pytest.raises(ConfigError, match="unknown class"):
         SyntheticDataset(run3, per_class=2, classes=["cta"])

@@ -65,3 +65,28 @@ def test_resume_on_cuda_continues(cuda_run):
     resumed = fit(cuda_run.run_dir.parent / "imgs", out=cuda_run.run_dir, kimg=4.48, resume=True, overrides=SMALL,
                   progress=False)  # fmt: skip
     assert resumed.step == cuda_run.step + 20
+
+
+def test_steady_state_training_steps_never_sync_with_the_host(tmp_path):
+    """No .item()/.cpu()/data-dependent shapes in the loop: CUDA's sync debug mode raises on any sync."""
+    import dataclasses
+
+    from gansynth.config import build_config
+    from gansynth.data import load_dataset
+    from gansynth.train.trainer import Trainer
+
+    folder = make_folder(tmp_path / "imgs", {"a": 40, "b": 40}, size=32)
+    config = build_config(overrides=SMALL)
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, resolution=32))
+    (tmp_path / "run").mkdir()
+    trainer = Trainer(config, load_dataset(folder, resolution=32), make_runtime("cuda"), tmp_path / "run")
+    for _ in range(3):  # compilation and cuDNN autotuning may sync
+        trainer.train_step()
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(5):
+            stats = trainer.train_step()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert torch.isfinite(stats["loss_d"]).item()
