@@ -6,13 +6,12 @@ Precedence: defaults < recipe TOML < CLI options < ``--set``. Unknown keys fail 
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 import types
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from gansynth.errors import ConfigError
 from gansynth.registry import did_you_mean

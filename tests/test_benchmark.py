@@ -268,7 +268,7 @@ def _user_error(capsys, argv: list[str]) -> str:
         main(["benchmark", *argv])
     err = capsys.readouterr().err
     assert exc.value.code == 2
-    assert "error:" in err and "Traceback" not in err
+    assert "error:" in err and "hint:" in err and "Traceback" not in err
     return err
 
 

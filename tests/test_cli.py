@@ -37,7 +37,7 @@ def run_cli(args, capsys) -> tuple[int, str, str]:
 def assert_user_error(args, capsys, fragment: str) -> str:
     code, _, err = run_cli(args, capsys)
     assert code == 2, err
-    assert "error:" in err and "Traceback" not in err
+    assert "error:" in err and "hint:" in err and "Traceback" not in err
     assert fragment in err, err
     return err
 
@@ -81,16 +81,17 @@ def test_class_without_readable_image_and_all_corrupt(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "flag, value, fragment",
+    "flag, value, fragment, choices",
     [
-        ("--arch", "bigan", "did you mean 'biggan'"),
-        ("--loss", "hinj", "did you mean 'hinge'"),
-        ("--conditioning", "projektion", "did you mean 'projection'"),
+        ("--arch", "bigan", "did you mean 'biggan'", "choices: biggan, dcgan, mlp"),
+        ("--loss", "hinj", "did you mean 'hinge'", "choices: hinge, minimax, nonsaturating, wgan-gp"),
+        ("--conditioning", "projektion", "did you mean 'projection'", "choices: acgan, concat, projection"),
     ],
 )
-def test_unknown_registered_names(folder, capsys, flag, value, fragment, tmp_path, monkeypatch):
+def test_unknown_registered_names(folder, capsys, flag, value, fragment, choices, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert_user_error(["fit", folder, flag, value], capsys, fragment)
+    err = assert_user_error(["fit", folder, flag, value], capsys, fragment)
+    assert choices in err.replace("\n", " "), err
     assert not (tmp_path / "runs").exists()
 
 
@@ -120,7 +121,9 @@ def test_truncated_checkpoint(folder, tmp_path, capsys):
     assert code == 0, err
     data = (run / "generator.safetensors").read_bytes()
     (run / "generator.safetensors").write_bytes(data[: len(data) // 2])
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
     assert_user_error(["fit", folder, "--out", run, "--resume", "--kimg", "0.064", *TINY], capsys, "generator")
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before  # nothing was rewritten
     ema = (run / "generator_ema.safetensors").read_bytes()
     (run / "generator_ema.safetensors").write_bytes(ema[:100])
     assert_user_error(["sample", run, "--class", "a", "--out", tmp_path / "g.png"], capsys, "sha256")

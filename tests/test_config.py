@@ -89,3 +89,17 @@ def test_registry_rejects_duplicates_and_suggests():
     with pytest.raises(ConfigError) as info:
         registry.get("alpa")
     assert "alpha" in info.value.hint and registry.get("alpha") == 1
+
+
+def test_every_subpackage_and_the_recipes_are_installed():
+    """pyproject lists packages by hand (recipes/ installs as gansynth.recipes): a new subpackage must be added."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(root).parts) for p in (root / "gansynth").rglob("__init__.py")}
+    assert listed == found | {"gansynth.recipes"}
+    data = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert data["package-dir"]["gansynth.recipes"] == "recipes" and data["package-data"]["gansynth.recipes"] == [
+        "*.toml"
+    ]

@@ -38,9 +38,11 @@ def test_grayscale_when_every_image_is_gray_and_16bit_is_scaled(tmp_path):
     (tmp_path / "x").mkdir()
     Image.fromarray(np.full((20, 20), 65535, dtype=np.uint16)).save(tmp_path / "x" / "white16.png")
     Image.fromarray(np.full((20, 20), 0, dtype=np.uint8)).save(tmp_path / "x" / "black.png")
+    Image.fromarray(np.full((20, 20), 200, dtype=np.uint16)).save(tmp_path / "x" / "dark16.png")  # 200/65535
     ds = load_dataset(tmp_path, resolution=16)
     assert ds.channels == 1
     assert ds.images[ds.files.index("x/white16.png")].min() == 255
+    assert ds.images[ds.files.index("x/dark16.png")].max() == 1  # stays dark: 200 · 255 / 65535 ≈ 0.8
 
 
 def test_resolution_is_chosen_from_the_data(tmp_path):

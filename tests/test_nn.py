@@ -46,10 +46,20 @@ def test_forward_backward_reaches_both_networks(arch, conditioning, loss_name):
 def test_resolutions_and_self_attention(arch, resolution):
     model = ModelConfig(arch=arch, z_dim=16, embed_dim=8, g_width=32, d_width=16, attention=16)
     g, d = build_networks(model, resolution=resolution, channels=1, num_classes=3)
-    has_attention = any(type(m).__name__ == "SelfAttention" for m in list(g.modules()) + list(d.modules()))
+    for net in (g, d):
+        assert any(type(m).__name__ == "SelfAttention" for m in net.modules())
     out = g(torch.randn(2, 16), torch.tensor([0, 2]))
-    assert out.shape == (2, 1, resolution, resolution) and has_attention
+    assert out.shape == (2, 1, resolution, resolution)
     assert d(out, torch.tensor([0, 2]))[0].shape == (2,)
+
+
+@pytest.mark.parametrize(("arch", "attention", "resolution"), [("mlp", 16, 32), ("biggan", 64, 32)])
+def test_attention_a_network_cannot_use_is_a_config_error(arch, attention, resolution):
+    from gansynth.errors import ConfigError
+
+    model = ModelConfig(arch=arch, z_dim=16, embed_dim=8, g_width=32, d_width=16, attention=attention)
+    with pytest.raises(ConfigError, match="model.attention"):
+        build_networks(model, resolution=resolution, channels=1, num_classes=3)
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES.names())

@@ -194,7 +194,8 @@ def test_adaptive_augmentation_moves_p_toward_the_target(folder, tmp_path):
     assert raised > start and float(trainer.p) < raised
 
 
-def test_sigterm_saves_a_snapshot_before_exiting(folder, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT (Ctrl-C)"])
+def test_sigterm_and_ctrl_c_save_a_snapshot_before_exiting(folder, tmp_path, sig):
     run = tmp_path / "run"
     cmd = [
         sys.executable,
@@ -216,7 +217,7 @@ def test_sigterm_saves_a_snapshot_before_exiting(folder, tmp_path):
     while time.time() < deadline and not (run / "log.jsonl").exists():
         time.sleep(0.2)
     assert not (run / "train_state.json").exists()  # no snapshot yet: the first one is 500 kimg away
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     assert proc.wait(timeout=60) == 130, proc.stderr.read().decode()
     state = json.loads((run / "train_state.json").read_text())
     assert state["step"] > 0 and "--resume" in proc.stderr.read().decode()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import platform
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import torch
 
@@ -82,7 +82,7 @@ def build_record(
     verdict = comparisons[0]["line"] if comparisons else f"one arm only: no comparison ({NO_HELP} is not judged)"
     protocol = {
         "gansynth_version": __version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "device": _device(runtime),
         "classifier": {
             **asdict(base),

@@ -108,11 +108,21 @@ def _probe(path: Path) -> tuple[bool, int] | None:
         return None
 
 
+def _peak(mode: str, arr: np.ndarray) -> float:
+    """The white level of a high-bit-depth image: 65535 for 16-bit modes (a dark 16-bit image stays dark), 1.0 for
+    float images in [0, 1]; 32-bit integer images carry no depth, so 255 unless a value exceeds it (then 65535)."""
+    if mode.startswith("I;16"):
+        return 65535.0
+    if mode == "F" and arr.size and 0.0 <= arr.min() and arr.max() <= 1.0:
+        return 1.0
+    return 65535.0 if arr.max(initial=0) > 255 else 255.0
+
+
 def _to_mode(img: Image.Image, channels: int) -> Image.Image:
     """Convert any PIL mode (1, L, LA, P, RGB, RGBA, CMYK, 16-bit) to L or RGB, compositing alpha onto white."""
     if img.mode.startswith("I") or img.mode == "F":
         arr = np.asarray(img, dtype=np.float64)
-        peak = 65535.0 if arr.max(initial=0) > 255 else 255.0
+        peak = _peak(img.mode, arr)
         img = Image.fromarray(np.clip(arr * 255.0 / peak, 0, 255).round().astype(np.uint8), mode="L")
     if img.mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")

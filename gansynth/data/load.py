@@ -16,7 +16,7 @@ from gansynth.data.folder import decode_folder, fingerprint_files, scan_folder
 from gansynth.errors import ConfigError
 from gansynth.io import atomic_write_bytes, atomic_write_text
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: 16-bit images always scaled by 65535
 DIGITS_DEFAULT_RESOLUTION = 16
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 import os
 import signal
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ from PIL import Image
 PNG_COMPRESS_LEVEL = 1  # zlib level: ~2x faster than Pillow's default 6 for ~15% larger files at 32 px
 JPEG_QUALITY = 95  # with 4:4:4 chroma (no subsampling): small images lose too much colour with 4:2:0
 WEBP_QUALITY = 95
+PARENT_POLL_SECONDS = 0.5
 TEMP_MARK = ".tmp-"  # same marker as gansynth.io.TMP_MARK, so remove_temp_files also finds these
 
 
@@ -59,9 +62,18 @@ def write_atomic(path: Path, data: bytes, tag: str, durable: bool = False) -> No
         raise
 
 
-def ignore_interrupts() -> None:
-    """Worker initializer: Ctrl-C stops the main process, which shuts the pool down; workers print nothing."""
+def worker_init(parent: int) -> None:
+    """Encoder initializer: Ctrl-C stops the main process (which shuts the pool down), and a worker exits on its own
+    when its parent dies (``kill -9``): forked workers inherit the task queue's write end, so they would never see
+    it close and would wait forever."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def write_images(images: np.ndarray, paths: list[str], fmt: str, tag: str) -> int:

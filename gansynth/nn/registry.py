@@ -56,4 +56,23 @@ def build_networks(model: ModelConfig, resolution: int, channels: int, num_class
     import gansynth.nn.archs  # noqa: F401 - registers the architectures
 
     spec = NetSpec(resolution, channels, num_classes, model, CONDITIONINGS.get(model.conditioning))
-    return ARCHITECTURES.get(model.arch)(spec)
+    generator, discriminator = ARCHITECTURES.get(model.arch)(spec)
+    if model.attention:
+        _check_attention(model, resolution, generator, discriminator)
+    return generator, discriminator
+
+
+def _check_attention(model: ModelConfig, resolution: int, generator: nn.Module, discriminator: nn.Module) -> None:
+    """A requested self-attention block must exist in both networks; an ignored setting is a config error."""
+    from gansynth.errors import ConfigError
+    from gansynth.nn.layers import SelfAttention
+
+    missing = [name for name, net in (("generator", generator), ("discriminator", discriminator))
+               if not any(isinstance(m, SelfAttention) for m in net.modules())]  # fmt: skip
+    if missing:
+        raise ConfigError(
+            f"model.attention = {model.attention}: the {model.arch} {' and '.join(missing)} at {resolution} px "
+            "has no stage at that resolution",
+            hint=f"use a power of two from 8 to {resolution} that both networks pass through, or 0 (off); "
+            "convolution-free architectures (mlp) have none",
+        )

@@ -147,8 +147,10 @@ def fit(
     validate_names(config)
     dataset = load_dataset(data, config.data.resolution)
     run_dir = _choose_run_dir(out, dataset.name, resume, runs_root)
+    snapshot = None
     if resume:
         config = _resume_config(run_dir, dataset, recipe, mapped, overrides)
+        snapshot = load_train_state(run_dir)  # checked (sha256 of every file) before anything is written
     chosen = config.data.resolution is None
     config = _resolve(config, dataset)
     rc = config.runtime
@@ -165,9 +167,8 @@ def fit(
         write_run_header(run_dir, config.to_dict(), dataset.info())
     runtime.barrier()
     trainer = Trainer(config, dataset, runtime, run_dir, evaluator=_evaluator(config))
-    if resume:
-        state, networks = load_train_state(run_dir)
-        trainer.restore(state, networks)
+    if snapshot is not None:
+        trainer.restore(*snapshot)
         if runtime.is_main:
             _truncate_log(run_dir / "log.jsonl", trainer.kimg)
         console.print(f"resumed {run_dir} at kimg {trainer.kimg:.3f} (step {trainer.step})")
