@@ -25,6 +25,8 @@ from gansynth.io import TMP_MARK, atomic_write_json, remove_temp_files
 SCHEMA_VERSION = 1
 CONFIG, DATASET, TRAIN_STATE, TRAIN_STATE_JSON = "config.json", "dataset.json", "train_state", "train_state.json"
 GENERATOR_EMA, GENERATOR, DISCRIMINATOR = "generator_ema", "generator", "discriminator"
+BEST_DIR, BEST_RECORD = "best", "metrics.json"  # best/generator_ema.safetensors + its eval record (lowest FID)
+CHECKPOINTS = ("latest", "best")  # which EMA generator a sampler loads: the last snapshot, or best/ by FID
 PENDING = "snapshot.pending.json"
 RUNS_ROOT = Path("runs")
 

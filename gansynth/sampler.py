@@ -16,7 +16,11 @@ import torch
 from torch import nn
 
 from gansynth.checkpoint import (
+    BEST_DIR,
+    BEST_RECORD,
+    CHECKPOINTS,
     DATASET,
+    GENERATOR,
     GENERATOR_EMA,
     TRAIN_STATE_JSON,
     load_tensors,
@@ -76,6 +80,7 @@ class Sampler:
         checkpoint_sha256: sha256 of the loaded weights file.
         run_dir: where it came from.
         dataset_info: the run's ``dataset.json``.
+        checkpoint_file: the weights file, relative to ``run_dir`` (``best/generator_ema.safetensors`` for best).
     """
 
     generator: nn.Module
@@ -88,6 +93,7 @@ class Sampler:
     run_dir: Path
     dataset_info: dict
     device: torch.device
+    checkpoint_file: str = f"{GENERATOR_EMA}.safetensors"
 
     @property
     def num_classes(self) -> int:
@@ -156,32 +162,39 @@ class Sampler:
 
 
 def load_sampler(
-    run_dir: str | Path | None = None, device: str | torch.device = "cpu", weights: str = GENERATOR_EMA
+    run_dir: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    weights: str = GENERATOR_EMA,
+    checkpoint: str = "latest",
 ) -> Sampler:
     """Load the generator of a run.
 
     Args:
         run_dir: a run directory; None → the most recent run under ``./runs``.
         device: where to run the generator.
-        weights: ``generator_ema`` (default, the averaged weights) or ``generator``.
+        weights: ``generator_ema`` (default, the averaged weights) or ``generator`` (latest snapshot only).
+        checkpoint: ``latest`` (the last snapshot) or ``best`` (the EMA generator with the lowest FID of the
+            evaluations during ``fit --eval-kimg``, kept in ``best/``).
 
     Raises:
-        CheckpointError: not a run, no generator yet, or a truncated/modified weights file.
+        ConfigError: an unknown ``weights`` or ``checkpoint`` name.
+        CheckpointError: not a run, no generator (or no ``best/``) yet, or a truncated/modified weights file.
     """
     from gansynth.nn import build_networks
 
+    if checkpoint not in CHECKPOINTS:
+        raise ConfigError(f"unknown checkpoint {checkpoint!r}", hint=f"choices: {', '.join(CHECKPOINTS)}")
+    if weights not in (GENERATOR_EMA, GENERATOR) or (checkpoint == "best" and weights != GENERATOR_EMA):
+        raise ConfigError(
+            f"weights {weights!r} with checkpoint {checkpoint!r}",
+            hint="latest has generator_ema and generator; best keeps generator_ema only",
+        )
     run = resolve_run(run_dir)
     config = Config.from_dict(read_config(run))
     info = read_json(run / DATASET)
-    path = run / f"{weights}.safetensors"
-    if not path.exists():
-        raise CheckpointError(
-            f"{run} has no {path.name}",
-            hint="the run has not reached its first snapshot; train longer (`gansynth fit ... --resume`)",
-        )
+    path, record = _weights_file(run, weights, checkpoint)
     digest = hash_file(path)
-    record = read_json(run / TRAIN_STATE_JSON) if (run / TRAIN_STATE_JSON).exists() else {}
-    expected = record.get("files", {}).get(path.name)
+    expected = record.get("sha256") if checkpoint == "best" else record.get("files", {}).get(path.name)
     if expected is not None and expected != digest:
         raise CheckpointError(
             f"{path} does not match its recorded sha256 (truncated or modified)",
@@ -207,4 +220,24 @@ def load_sampler(
         run_dir=run,
         dataset_info=info,
         device=dev,
+        checkpoint_file=path.relative_to(run).as_posix(),
     )
+
+
+def _weights_file(run: Path, weights: str, checkpoint: str) -> tuple[Path, dict]:
+    """The weights file to load and the record that holds its sha256 and kimg."""
+    if checkpoint == "best":
+        folder = run / BEST_DIR
+        if not (folder / BEST_RECORD).is_file() or not (folder / f"{GENERATOR_EMA}.safetensors").is_file():
+            raise CheckpointError(
+                f"{run} has no best checkpoint ({BEST_DIR}/ is written by evaluations during fit)",
+                hint="train with --eval-kimg E (e.g. --eval-kimg 50), or use the latest checkpoint",
+            )
+        return folder / f"{GENERATOR_EMA}.safetensors", read_json(folder / BEST_RECORD)
+    path = run / f"{weights}.safetensors"
+    if not path.exists():
+        raise CheckpointError(
+            f"{run} has no {path.name}",
+            hint="the run has not reached its first snapshot; train longer (`gansynth fit ... --resume`)",
+        )
+    return path, read_json(run / TRAIN_STATE_JSON) if (run / TRAIN_STATE_JSON).exists() else {}

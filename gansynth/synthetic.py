@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from gansynth.checkpoint import DATASET, read_json, resolve_run
+from gansynth.checkpoint import CHECKPOINTS, DATASET, read_json, resolve_run
 from gansynth.errors import ConfigError
 from gansynth.exporter.plan import CHUNK, read_class_names, sample_seed, select_classes
 
@@ -54,6 +54,7 @@ class SyntheticDataset(Dataset):
         exact: generate in the export's 64-image units for pixels identical to the export (True), or one image per
             item with no cache (False, for datasets far larger than the cache); see above.
         cache_bytes: memory for generated units per process (``exact=True``); 0 keeps only the last unit.
+        checkpoint: ``latest`` or ``best`` (as ``gansynth export --checkpoint``).
 
     Attributes:
         classes: every training class name, index = label (as ``ImageFolder.classes`` of the training data).
@@ -73,6 +74,7 @@ class SyntheticDataset(Dataset):
         device: str = "cpu",
         exact: bool = True,
         cache_bytes: int = CACHE_BYTES,
+        checkpoint: str = "latest",
     ) -> None:
         if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
             raise ConfigError(f"per_class = {per_class!r} is out of range", hint="per_class must be >= 1")
@@ -80,6 +82,8 @@ class SyntheticDataset(Dataset):
             raise ConfigError(f"seed = {seed!r} is out of range", hint="seed must be an integer >= 0")
         if not isinstance(exact, bool):
             raise ConfigError(f"exact = {exact!r} is not a bool", hint="exact=True (export pixels) or exact=False")
+        if checkpoint not in CHECKPOINTS:
+            raise ConfigError(f"unknown checkpoint {checkpoint!r}", hint=f"choices: {', '.join(CHECKPOINTS)}")
         self.run_dir = resolve_run(run)
         names = read_class_names(read_json(self.run_dir / DATASET))
         self.labels = select_classes(names, classes)
@@ -90,7 +94,7 @@ class SyntheticDataset(Dataset):
         self.transform, self.target_transform = transform, target_transform
         if isinstance(cache_bytes, bool) or not isinstance(cache_bytes, int) or cache_bytes < 0:
             raise ConfigError(f"cache_bytes = {cache_bytes!r} is out of range", hint="an integer >= 0 (bytes)")
-        self.device, self.exact, self.cache_bytes = device, exact, cache_bytes
+        self.device, self.exact, self.cache_bytes, self.checkpoint = device, exact, cache_bytes, checkpoint
         self._sampler = None
         self._pid: int | None = None
         self._cache: OrderedDict[tuple[int, int], torch.Tensor] = OrderedDict()
@@ -138,7 +142,7 @@ class SyntheticDataset(Dataset):
             from gansynth.runtime import resolve_device
             from gansynth.sampler import load_sampler
 
-            self._sampler = load_sampler(self.run_dir, device=resolve_device(self.device))
+            self._sampler = load_sampler(self.run_dir, device=resolve_device(self.device), checkpoint=self.checkpoint)
             self._pid = os.getpid()
         return self._sampler
 

@@ -51,3 +51,15 @@ def test_demo_refuses_a_file_or_a_foreign_folder(tmp_path, capsys):
     code, _, err = run_cli(["demo", "--out", foreign, "--quiet"], capsys)
     assert code == 2 and "thesis.tex" in err and (foreign / "thesis.tex").read_text() == "keep me"
     assert sorted(p.name for p in foreign.iterdir()) == ["thesis.tex"]
+
+
+@pytest.mark.slow
+def test_default_demo_learns_and_ends_with_a_verdict(tmp_path, capsys):
+    """README command 1 with its defaults (~3-4 minutes on 2 CPU cores)."""
+    code, stdout, err = run_cli(["demo", "--out", tmp_path / "demo", "--quiet"], capsys)
+    assert code == 0, err
+    record = json.loads((tmp_path / "demo" / "evaluate.json").read_text())
+    assert record["label_fidelity"] > 0.9  # the generator learned every class
+    report = json.loads((tmp_path / "demo" / "benchmark" / "report.json").read_text())
+    assert report["arms"]["synthetic"]["balanced_accuracy"]["mean"] > 0.6  # synthetic-only training recognises digits
+    assert stdout.strip().splitlines()[-1] == report["verdict"]

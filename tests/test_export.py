@@ -224,8 +224,14 @@ def test_kill_9_then_rerun_completes_without_duplicates(tmp_path):
             break
         time.sleep(0.01)
     assert process.poll() is None, process.stderr.read().decode()  # still running: kill it mid-export
+    workers = [int(p) for p in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()]
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
+        time.sleep(0.1)
+    assert workers and not [w for w in workers if Path(f"/proc/{w}/status").exists()
+                            and "zombie" not in Path(f"/proc/{w}/status").read_text()]  # fmt: skip
     assert not (out / "manifest.json").exists()
     (out / "images/cat/.cat-5.png.tmp-s0of1-99999").write_bytes(b"half a png")  # as a kill mid-write leaves
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
@@ -411,7 +417,7 @@ def test_cli_export_writes_and_records_its_command(run3, tmp_path, capsys):
 )
 def test_cli_user_errors(run3, tmp_path, capsys, args, fragment):
     code, _, err = run_cli(["export", run3, "--out", tmp_path / "o", "--quiet", *args], capsys)
-    assert code == 2 and "error:" in err and "Traceback" not in err
+    assert code == 2 and "error:" in err and "hint:" in err and "Traceback" not in err
     assert fragment in err, err
     assert not (tmp_path / "o").exists()
 
@@ -419,10 +425,10 @@ def test_cli_user_errors(run3, tmp_path, capsys, args, fragment):
 def test_cli_folder_errors(run3, tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     code, _, err = run_cli(["export", run3, "--per-class", 1, "--out", tmp_path / "file", "--quiet"], capsys)
-    assert code == 2 and "is a file" in err and "Traceback" not in err
+    assert code == 2 and "error:" in err and "hint:" in err and "is a file" in err and "Traceback" not in err
     quick(run3, tmp_path / "done", per_class=1)
     code, _, err = run_cli(["export", run3, "--per-class", 2, "--out", tmp_path / "done", "--quiet"], capsys)
-    assert code == 2 and "different command" in err and "--force" in err and "Traceback" not in err
+    assert code == 2 and "different command" in err and "hint:" in err and "--force" in err and "Traceback" not in err
     (run3 / "generator_ema.safetensors").unlink()
     code, _, err = run_cli(["export", run3, "--per-class", 1, "--out", tmp_path / "new", "--quiet"], capsys)
-    assert code == 2 and "generator_ema" in err and "Traceback" not in err
+    assert code == 2 and "error:" in err and "hint:" in err and "generator_ema" in err and "Traceback" not in err

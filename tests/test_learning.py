@@ -67,3 +67,20 @@ def test_evaluate_ranks_the_trained_generator_above_an_untrained_one(digits_run,
     for key in ("precision", "recall", "label_fidelity"):
         assert good[key] > bad[key], (key, good[key], bad[key])
     assert good["label_fidelity"] > 0.9
+
+
+def test_min_confidence_export_with_the_runs_own_domain_classifier(digits_run, tmp_path):
+    """--min-confidence without a stand-in scorer: the domain classifier is trained on the run's data and filters."""
+    import csv
+    import json
+
+    from gansynth.exporter import export
+
+    result = export(digits_run, tmp_path / "out", per_class=20, min_confidence=0.9, progress=False, workers=0)
+    assert set(result.counts.values()) == {20} and all(0 < rate <= 1 for rate in result.acceptance.values())
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    scorer = manifest["filter"]["scorer"]
+    assert scorer["name"] == "domain" and scorer["heldout_accuracy"] > 0.9 and scorer["matches_training_data"]
+    with open(tmp_path / "out" / "metadata.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 200 and min(float(r["confidence"]) for r in rows) >= 0.9

@@ -15,7 +15,7 @@ from PIL import Image
 
 from gansynth.cli import main
 from gansynth.data import load_dataset
-from gansynth.errors import ConfigError, MetricError
+from gansynth.errors import CheckpointError, ConfigError, MetricError
 from gansynth.metrics import formulas
 from gansynth.metrics.extractors import INCEPTION_WEIGHTS, check_extractor_name, load_state_dict_file
 from gansynth.metrics.score import COLLAPSE_THRESHOLD, check_sizes, score
@@ -41,7 +41,7 @@ def run_cli(args, capsys) -> tuple[int, str, str]:
 def assert_user_error(args, capsys, *fragments: str) -> str:
     code, _, err = run_cli(args, capsys)
     assert code == 2, err
-    assert "error:" in err and "Traceback" not in err
+    assert "error:" in err and "hint:" in err and "Traceback" not in err
     for fragment in fragments:
         assert fragment in err, err
     return err
@@ -400,3 +400,35 @@ def test_dinov2_from_a_weights_file(tmp_path, capsys):
     assert code == 0, err
     record = json.loads(out.read_text())
     assert record["protocol"]["feature_dim"] == 384 and math.isfinite(record["fid"])
+
+
+def test_evaluation_during_fit_logs_metrics_and_keeps_the_best_generator(tmp_path, capsys, no_torch_home):
+    from gansynth.exporter import export
+    from gansynth.sampler import load_sampler
+    from gansynth.train.fit import fit
+
+    folder = make_folder(tmp_path / "imgs", {"a": 12, "b": 12}, mode="L")
+    tiny = ["model.arch=dcgan", "model.g_width=16", "model.d_width=16", "model.z_dim=8", "model.embed_dim=4",
+            "eval.num_samples=24", "eval.feature_extractor=domain", "runtime.device=cpu"]  # fmt: skip
+    run = tmp_path / "run"
+    fit(folder, out=run, kimg=0.032, batch_size=8, overrides=tiny, progress=False)
+    with pytest.raises(CheckpointError, match="no best checkpoint"):
+        load_sampler(run, checkpoint="best")
+    # evaluations at 0.064 and 0.096 kimg, then one more tick without one (ticks every 0.016 kimg)
+    result = fit(folder, out=run, kimg=0.112, batch_size=8, eval_kimg=0.032, overrides=[*tiny, "train.tick_kimg=0.016"],
+                 progress=False, resume=True)  # fmt: skip
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["kimg"] for r in records] == [0.064, 0.096]  # every eval_kimg after the resume point
+    assert all(r["protocol"]["feature_extractor"] == "domain" and r["fid"] is not None for r in records)
+    assert result.last_tick["kimg"] == 0.112 and result.last_tick["fid"] == records[-1]["fid"]  # FID stays shown
+    best = json.loads((run / "best" / "metrics.json").read_text())
+    assert best["fid"] == min(r["fid"] for r in records) and best["kimg"] in (0.064, 0.096)
+    sampler = load_sampler(run, checkpoint="best")
+    assert sampler.kimg == best["kimg"] and sampler.checkpoint_file == "best/generator_ema.safetensors"
+    exported = export(run, tmp_path / "out", per_class=2, checkpoint="best", progress=False, workers=0)
+    manifest = json.loads((exported.out / "manifest.json").read_text())
+    assert manifest["run"]["checkpoint"] == "best/generator_ema.safetensors"
+    assert manifest["run"]["checkpoint_sha256"] == best["sha256"]
+    (run / "best" / "generator_ema.safetensors").write_bytes(b"truncated")
+    code, _, err = run_cli(["sample", run, "--class", "a", "--checkpoint", "best", "--out", tmp_path / "g.png"], capsys)
+    assert code == 2 and "sha256" in err and "hint:" in err

@@ -30,6 +30,9 @@ def evaluate_command(
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the record to this JSON file.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    checkpoint: Annotated[
+        str, typer.Option(help="latest (last snapshot) or best (lowest FID of the evaluations during fit).")
+    ] = "latest",
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
     """FID, KID, precision/recall, density/coverage, per-class FID, label fidelity — each with its protocol."""
@@ -45,6 +48,7 @@ def evaluate_command(
         json_out=json_out,
         device=device,
         progress=not quiet,
+        checkpoint=checkpoint,
     )
     from gansynth.report import print_metrics
 

@@ -36,6 +36,9 @@ def export_command(
     shard: Annotated[str | None, typer.Option(help="Write only part I of N (0-based), e.g. 0/4.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace another command's export in --out.")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    checkpoint: Annotated[
+        str, typer.Option(help="latest (last snapshot) or best (lowest FID of the evaluations during fit).")
+    ] = "latest",
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Write exactly N images per class (or a top-up to balance the real data), deterministic and resumable."""
@@ -66,6 +69,7 @@ def export_command(
             device=device,
             progress=not quiet,
             command_line=_command_line(locals()),
+            checkpoint=checkpoint,
         )
     except KeyboardInterrupt:
         typer.echo("interrupted; rerun the same command to resume (finished files are kept)", err=True)
@@ -105,8 +109,9 @@ def _balance_target(value: str | None) -> int | str | None:
 def _command_line(args: dict) -> str:
     """The canonical command: every option that differs from its default, in a fixed order."""
     parts = ["gansynth", "export"] + ([str(args["run"])] if args["run"] is not None else [])
-    defaults = {"seed": 0, "format": "png", "force": False, "device": "auto", "quiet": False}
-    for key in ("per_class", "out", "seed", "classes", "balance_to", "truncation", "min_confidence", "format"):
+    defaults = {"seed": 0, "format": "png", "force": False, "device": "auto", "quiet": False, "checkpoint": "latest"}
+    keys = ("per_class", "out", "seed", "classes", "balance_to", "truncation", "min_confidence", "format", "checkpoint")
+    for key in keys:
         value = args[key]
         if value is not None and value != defaults.get(key):
             parts += [f"--{key.replace('_', '-')}", str(value)]

@@ -16,6 +16,9 @@ def sample_command(
     out: Annotated[Path, typer.Option(help="Output PNG grid.")] = Path("grid.png"),
     seed: Annotated[int, typer.Option(min=0, help="First seed; image i uses seed + i.")] = 0,
     truncation: Annotated[float | None, typer.Option(min=0.01, help="Truncation ψ.")] = None,
+    checkpoint: Annotated[
+        str, typer.Option(help="latest (last snapshot) or best (lowest FID of the evaluations during fit).")
+    ] = "latest",
 ) -> None:
     """Write an n-image grid of one class (image i is the sample of seed ``seed + i``)."""
     from gansynth.errors import ConfigError
@@ -25,7 +28,7 @@ def sample_command(
 
     if out.is_dir():
         raise ConfigError(f"--out {out} is a directory", hint="give a .png file path")
-    sampler = load_sampler(run)
+    sampler = load_sampler(run, checkpoint=checkpoint)
     images = sampler.generate(sampler.class_index(class_name), n, seed=seed, truncation=truncation)
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)

@@ -23,7 +23,7 @@ from gansynth.errors import ConfigError, ExportError
 from gansynth.exporter import plan as P
 from gansynth.exporter import store
 from gansynth.exporter.draw import Drawn, Scorer, draw_units
-from gansynth.exporter.encode import ignore_interrupts, write_images
+from gansynth.exporter.encode import worker_init, write_images
 from gansynth.exporter.progress import ProgressBar
 from gansynth.exporter.provenance import build_manifest, domain_scorer
 from gansynth.runtime import resolve_device, set_threads
@@ -91,6 +91,7 @@ def export(
     progress: bool = True,
     command_line: str | None = None,
     scorer: Scorer | None = None,
+    checkpoint: str = "latest",
 ) -> ExportResult:
     """Write a synthetic labeled dataset from a run's EMA generator.
 
@@ -113,6 +114,7 @@ def export(
         progress: show a progress bar with img/s on stderr.
         command_line: recorded in the manifest (the CLI passes its canonical command).
         scorer: ``(images uint8 [N, C, H, W], labels [N]) → probability of the requested class [N]``.
+        checkpoint: ``latest`` (the run's last snapshot) or ``best`` (lowest FID during fit, ``best/``).
 
     Raises:
         ConfigError: an argument out of range, an unknown class, ``balance_to`` below the largest real class.
@@ -133,7 +135,7 @@ def export(
 
     from gansynth.sampler import load_sampler
 
-    sampler = load_sampler(run_dir, device=resolve_device(device))
+    sampler = load_sampler(run_dir, device=resolve_device(device), checkpoint=checkpoint)
     filtered = min_confidence is not None
     scorer_name = None if not filtered else "domain" if scorer is None else _callable_name(scorer)
     identity = _identity(sampler.checkpoint_sha256, plans, seed, truncation, min_confidence, scorer_name, fmt)
@@ -245,7 +247,9 @@ def _pool(workers: int) -> Executor:
     # which breaks scripts without an `if __name__ == "__main__"` guard; the workers only run numpy and Pillow
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=ignore_interrupts)
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=worker_init, initargs=(os.getpid(),)
+    )
 
 
 @dataclass
@@ -322,7 +326,13 @@ class _Job:
         if not units:
             return []
         results = draw_units(
-            self.sampler, units, self.seed, self.truncation, P.CHUNK * len(units), self.min_confidence, self.scorer
+            self.sampler,
+            units,
+            self.seed,
+            self.truncation,
+            P.CHUNK * self.units_per_pass(),  # one batch shape for every pass, the last (partial) group included
+            self.min_confidence,
+            self.scorer,
         )
         for unit, drawn in zip(units, results):
             stats = self.stats.setdefault(unit.label, [0, 0])

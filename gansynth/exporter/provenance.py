@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import torch
 
@@ -108,13 +108,13 @@ def build_manifest(sampler, plans, records, identity, scorer_info, shard, comman
     return {
         "schema_version": MANIFEST_SCHEMA,
         "gansynth_version": __version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "command_line": command_line,
         "run": {
             "dir": str(sampler.run_dir.resolve()),
             "name": sampler.run_dir.resolve().name,
             "class_names": list(sampler.class_names),
-            "checkpoint": "generator_ema.safetensors",
+            "checkpoint": sampler.checkpoint_file,
             "checkpoint_sha256": sampler.checkpoint_sha256,
             "kimg": sampler.kimg,
             "dataset": {k: info.get(k) for k in ("name", "source", "fingerprint", "resolution", "channels")},

@@ -1,8 +1,9 @@
 """The domain classifier: trained from scratch on the real images, cached per dataset fingerprint.
 
-Its penultimate features are the offline feature extractor of ``gansynth evaluate``; its predictions give label
-fidelity, and ``gansynth export --min-confidence`` filters with it. Its held-out accuracy on a stratified split of
-the real images is reported with every number it produced (a weak extractor makes weak metrics).
+Its pooled multi-scale features (every stage + pre-logits, see ``Classifier.multiscale_features``) are the offline
+feature extractor of ``gansynth evaluate``; its predictions give label fidelity, and ``gansynth export
+--min-confidence`` filters with it. Its held-out accuracy on a stratified split of the real images is reported with
+every number it produced (a weak extractor makes weak metrics).
 """
 
 from __future__ import annotations

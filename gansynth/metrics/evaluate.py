@@ -260,6 +260,7 @@ def evaluate_sampler(
         weights: weights file of the extractor (inception / dinov2 / clip).
         runtime: where to run (CPU by default).
         progress: show progress bars on stderr.
+        checkpoint: the run's ``latest`` snapshot or its ``best`` generator by FID during fit (``best/``).
 
     Returns:
         The metrics record (see :func:`evaluate`).
@@ -276,6 +277,7 @@ def evaluate_sampler(
     provenance = {
         "kimg": getattr(sampler, "kimg", None),
         "checkpoint_sha256": getattr(sampler, "checkpoint_sha256", None),
+        "checkpoint_file": getattr(sampler, "checkpoint_file", None),
         "generated_source": f"{sampler.run_dir} generator, seeds {EVAL_SEED}+i per class",
     }
     with _progress(progress) as bar:
@@ -306,6 +308,7 @@ def evaluate(
     json_out: str | Path | None = None,
     device: str = "cpu",
     progress: bool = True,
+    checkpoint: str = "latest",
 ) -> dict:
     """Evaluate a run's generator, or a folder of generated images, against real images.
 
@@ -340,7 +343,7 @@ def evaluate(
     else:
         from gansynth.sampler import load_sampler
 
-        sampler = load_sampler(run, device=runtime.device)
+        sampler = load_sampler(run, device=runtime.device, checkpoint=checkpoint)
         real = _run_real(sampler, data)
         record = evaluate_sampler(sampler, real, num_samples, feature_extractor, weights, runtime, progress)
         if data is None and real.fingerprint != sampler.dataset_info.get("fingerprint"):

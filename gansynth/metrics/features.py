@@ -14,7 +14,6 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save
-from torch.utils.data import Dataset
 from torch_fidelity.utils import create_feature_extractor
 
 from gansynth.data import ImageDataset, cache_root
@@ -24,19 +23,6 @@ from gansynth.runtime import Runtime
 
 CACHE_VERSION = 2  # 2: domain features are multi-scale (stages + pre-logits)
 BATCH_SIZE = 256
-
-
-class UInt8Images(Dataset):
-    """torch-fidelity input: item i is uint8 ``[3, H, W]`` (grayscale repeated to RGB, as its extractors expect)."""
-
-    def __init__(self, images: torch.Tensor) -> None:
-        self.images = images  # [N, C, H, W] uint8, C in (1, 3)
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return to_rgb(self.images[index : index + 1])[0]
 
 
 def to_rgb(images: torch.Tensor) -> torch.Tensor:
@@ -79,13 +65,16 @@ def create_extractor(spec: ExtractorSpec, weights_path: Path, weights_sha256: st
 def extract(extractor: Extractor, images: torch.Tensor, progress=None, description: str = "features") -> dict:
     """Features of uint8 images ``[N, C, H, W]``: ``{layer: [N, F] float32 CPU}`` for every requested layer.
 
+    The loop of torch-fidelity's ``get_featuresdict_from_dataset`` (uint8 RGB batches → the extractor →
+    ``convert_features_tuple_to_dict``), slicing the in-memory tensor instead of a DataLoader, with a rich progress
+    bar. Images come from our sampler or a folder, never from torch-fidelity's generator path.
+
     Args:
         progress: a ``rich.progress.Progress`` to report to, or None.
     """
-    data = UInt8Images(images)
-    task = progress.add_task(description, total=len(data)) if progress is not None else None
+    task = progress.add_task(description, total=images.shape[0]) if progress is not None else None
     parts: dict[str, list[torch.Tensor]] = {}
-    for start in range(0, len(data), BATCH_SIZE):
+    for start in range(0, images.shape[0], BATCH_SIZE):
         batch = to_rgb(images[start : start + BATCH_SIZE]).to(extractor.runtime.device)
         out = extractor.module.convert_features_tuple_to_dict(extractor.module(batch))
         for name, value in out.items():

@@ -29,6 +29,7 @@ def evaluate_during_fit(trainer: Trainer) -> dict:
         z_dim=config.model.z_dim,
         kimg=trainer.kimg,
         checkpoint_sha256="in-memory (during fit)",
+        checkpoint_file="in-memory (during fit)",
         run_dir=trainer.run_dir,
         dataset_info=dataset.info(),
         device=trainer.runtime.device,

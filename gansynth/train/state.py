@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
 
-from gansynth.checkpoint import DISCRIMINATOR, GENERATOR, GENERATOR_EMA, save_snapshot, tensor_bytes
+from gansynth.checkpoint import (
+    BEST_DIR,
+    BEST_RECORD,
+    DISCRIMINATOR,
+    GENERATOR,
+    GENERATOR_EMA,
+    save_snapshot,
+    tensor_bytes,
+)
 from gansynth.errors import CheckpointError
 from gansynth.io import atomic_write_bytes, atomic_write_json
 from gansynth.sampler import seed_noise, to_uint8
@@ -121,7 +130,7 @@ def write_grid(trainer: Trainer) -> None:
 
 def save_best(trainer: Trainer, record: dict) -> None:
     """Keep the EMA generator with the lowest FID so far as ``best/`` (weights + the metrics record)."""
-    folder = trainer.run_dir / "best"
+    folder = trainer.run_dir / BEST_DIR
     folder.mkdir(exist_ok=True)
     standing_statistics(
         trainer.ema,
@@ -130,5 +139,8 @@ def save_best(trainer: Trainer, record: dict) -> None:
         trainer.runtime.device,
         seed=STANDING_STATS_SEED,
     )
-    atomic_write_bytes(folder / f"{GENERATOR_EMA}.safetensors", tensor_bytes(trainer.ema.state_dict()))
-    atomic_write_json(folder / "metrics.json", {"kimg": trainer.kimg, **record})
+    data = tensor_bytes(trainer.ema.state_dict())
+    atomic_write_bytes(folder / f"{GENERATOR_EMA}.safetensors", data)
+    # written second, with the weights' sha256: load_sampler(checkpoint="best") refuses a pair from different evals
+    digest = hashlib.sha256(data).hexdigest()
+    atomic_write_json(folder / BEST_RECORD, {**record, "kimg": trainer.kimg, "sha256": digest})

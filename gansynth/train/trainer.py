@@ -126,6 +126,7 @@ class Trainer:
         )
         self.step, self.images_seen, self.skipped_steps, self.elapsed = 0, 0, 0, 0.0
         self.best_fid: float | None = None
+        self.latest_eval: dict = {}  # the newest evaluation's FID, merged into every tick's display record
         self._stop_signal: int | None = None
         self.ctx = self._step_context(parse_policy(aug.policy) if aug.enabled else [])
 
@@ -228,7 +229,7 @@ class Trainer:
                     display.update(self.images_seen, last)
                     if self.images_seen >= next_tick or self.images_seen >= total:
                         self.elapsed = start_elapsed + time.perf_counter() - start
-                        last = self._tick(tick)
+                        last = self._tick(tick) | self.latest_eval  # the last FID stays on the display
                         tick = TickAccumulator(self.runtime.device, self.images_seen, tick.bad_run)
                         next_tick = self._next_boundary(t.tick_kimg)
                     if next_eval is not None and self.images_seen >= next_eval:
@@ -292,4 +293,5 @@ class Trainer:
             from gansynth.train.state import save_best
 
             save_best(self, record)
-        return {"fid": fid} if fid is not None else {}
+        self.latest_eval = {"fid": fid} if fid is not None else {}
+        return self.latest_eval
