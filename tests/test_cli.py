@@ -95,6 +95,12 @@ def test_unknown_registered_names(folder, capsys, flag, value, fragment, choices
     assert not (tmp_path / "runs").exists()
 
 
+def test_attention_no_stage_has_fails_before_writing(folder, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    err = assert_user_error(["fit", folder, "--resolution", "16", "--set", "model.attention=16"], capsys, "attention")
+    assert "from 8 to 8" in err and not (tmp_path / "runs").exists()
+
+
 def test_unknown_set_key_and_out_of_range(folder, capsys):
     assert_user_error(["fit", folder, "--set", "train.lrr=1"], capsys, "unknown config key train.lrr")
     assert_user_error(["fit", folder, "--kimg", "0"], capsys, "--kimg")

@@ -247,6 +247,22 @@ def test_kill_9_then_rerun_completes_without_duplicates(tmp_path):
     assert images_of(out) == images_of(tmp_path / "clean")
 
 
+def _disk_full(*args, **kwargs):
+    import errno
+
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_full_disk_is_a_user_error_not_a_traceback(run3, tmp_path, monkeypatch, workers):
+    import gansynth.exporter.core as core
+
+    monkeypatch.setattr(core, "write_images", _disk_full)
+    with pytest.raises(ExportError, match="No space left") as info:
+        quick(run3, tmp_path / "out", per_class=3, workers=workers)
+    assert "free disk space" in info.value.hint
+
+
 def test_other_command_into_the_folder_is_refused_unless_forced(run3, tmp_path):
     out = tmp_path / "out"
     quick(run3, out, per_class=3)

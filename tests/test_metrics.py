@@ -157,6 +157,21 @@ def test_score_flags_a_collapsed_class_and_finds_the_worst_fid():
     assert record["per_class_fid_mean"] == pytest.approx(mean)
 
 
+def test_non_finite_fids_become_null_with_a_note_never_nan(monkeypatch):
+    """A degenerate covariance can make torch-fidelity's FID NaN: the record says null (valid JSON), with a note."""
+    gen = torch.Generator().manual_seed(5)
+    real, fake = torch.randn(100, 64, generator=gen), torch.randn(100, 64, generator=gen)  # per class: 50 < F
+    labels = torch.tensor([0] * 50 + [1] * 50)
+    class_fid = formulas.class_fid
+    monkeypatch.setattr(formulas, "fid", lambda g, r: math.nan)
+    monkeypatch.setattr(formulas, "class_fid", lambda g, r: math.inf if g[0, 0] == fake[50, 0] else class_fid(g, r))
+    record = score(fake, labels, real, labels, ["a", "b"])
+    assert record["fid"] is None and record["per_class"]["b"]["fid"] is None
+    assert record["per_class"]["a"]["fid"] is not None and record["per_class_fid_worst"]["class"] == "a"
+    assert record["notes"] == ["not finite, reported as null: fid, b/fid (NaN or inf in the features)"]
+    json.dumps(record, allow_nan=False)  # valid JSON: no NaN or Infinity anywhere
+
+
 def test_too_few_images_names_the_metric_and_the_count():
     with pytest.raises(MetricError, match="precision/recall needs at least 4") as info:
         check_sizes(3, 100, "--generated g", "the real images")
@@ -377,6 +392,8 @@ def test_cli_rejects_an_unknown_extractor(tmp_path, capsys):
 def test_cli_generated_needs_real_images(tmp_path, capsys):
     fake = make_folder(tmp_path / "fake", {"a": 8})
     assert_user_error(["evaluate", "--generated", fake], capsys, "--generated needs the real images", "--data")
+    args = ["evaluate", "--generated", fake, "--data", fake, "--checkpoint", "best"]
+    assert_user_error(args, capsys, "--checkpoint best picks a run's generator")
 
 
 def test_cli_missing_weights_file(tmp_path, capsys):

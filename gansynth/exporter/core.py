@@ -236,7 +236,10 @@ class _Inline(Executor):
 
     def submit(self, fn, /, *args, **kwargs):
         future: Future = Future()
-        future.set_result(fn(*args, **kwargs))
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as exc:  # noqa: BLE001 - delivered through future.result(), as a pool would
+            future.set_exception(exc)
         return future
 
 

@@ -52,8 +52,8 @@ def draw_units(
     """Generate ``units`` together in fixed-shape batches of ``batch_size`` rows; one :class:`Drawn` per unit.
 
     Without a filter a unit is its ``quota`` seeds. With ``min_confidence``, try ``t`` of every unfinished unit is
-    generated (and scored) together; a unit keeps its first passing candidates in seed order until its quota is
-    met, for at most ``unit.max_tries()`` tries.
+    generated together and scored unit by unit; a unit keeps its first passing candidates in seed order until its
+    quota is met, for at most ``unit.max_tries()`` tries.
     """
     if min_confidence is None:
         seeds = [list(u.candidates(seed, 0, False)) for u in units]
@@ -67,8 +67,12 @@ def draw_units(
             break
         seeds = [list(units[i].candidates(seed, attempt, True)) for i in active]
         images = _generate(sampler, [units[i] for i in active], seeds, truncation, batch_size)
-        labels = [torch.full((len(s),), units[i].label, dtype=torch.long) for i, s in zip(active, seeds)]
-        probs = scores(scorer, torch.cat(images), torch.cat(labels)).split([len(s) for s in seeds])
+        # scored unit by unit: each call sees one unit's CHUNK candidates, whatever else shares the generator pass,
+        # so which seeds pass never depends on the grouping (shard, resume point, device)
+        probs = [
+            scores(scorer, x, torch.full((len(s),), units[i].label, dtype=torch.long))
+            for i, s, x in zip(active, seeds, images)
+        ]
         for i, unit_seeds, unit_images, unit_probs in zip(active, seeds, images, probs):
             ok = (unit_probs >= min_confidence).tolist()
             drawn[i], passed[i] = drawn[i] + len(unit_seeds), passed[i] + sum(ok)

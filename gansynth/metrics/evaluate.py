@@ -17,7 +17,7 @@ import torch
 
 from gansynth.data import ImageDataset, load_dataset
 from gansynth.data.fingerprint import hash_file
-from gansynth.errors import DataError, MetricError
+from gansynth.errors import ConfigError, DataError, MetricError
 from gansynth.io import append_jsonl, atomic_write_json
 from gansynth.metrics import formulas
 from gansynth.metrics.domain import domain_classifier
@@ -179,7 +179,7 @@ def _evaluate(
         notes.append(f"kid is null: it needs at least {formulas.KID_MIN_SAMPLES} images on each side")
     if record["is"] is None:
         notes.append("is is null: the Inception Score is defined for the inception extractor only")
-    record["notes"] = notes
+    record["notes"] = notes + record.get("notes", [])
     record["protocol"] = _protocol(
         spec, requested, weights_sha256, len(gen_rows), real, real_rows, domain, provenance,
         int(real_all.shape[1]), time.perf_counter() - started,
@@ -260,7 +260,6 @@ def evaluate_sampler(
         weights: weights file of the extractor (inception / dinov2 / clip).
         runtime: where to run (CPU by default).
         progress: show progress bars on stderr.
-        checkpoint: the run's ``latest`` snapshot or its ``best`` generator by FID during fit (``best/``).
 
     Returns:
         The metrics record (see :func:`evaluate`).
@@ -324,6 +323,7 @@ def evaluate(
         json_out: also write the record to this JSON file.
         device: ``cpu``, ``cuda`` or ``auto``.
         progress: show progress bars on stderr.
+        checkpoint: the run's ``latest`` snapshot or its ``best`` generator by FID during fit (``best/``).
 
     Returns:
         ``{"fid", "kid", "is", "precision", "recall", "density", "coverage", "label_fidelity", "memorization",
@@ -338,6 +338,11 @@ def evaluate(
     """
     check_extractor_name(feature_extractor)
     runtime = make_runtime(device, "fp32", compile=False)
+    if generated is not None and checkpoint != "latest":
+        raise ConfigError(
+            f"--checkpoint {checkpoint} picks a run's generator, but --generated evaluates a folder of images",
+            hint="drop --checkpoint, or drop --generated to evaluate the run's best generator",
+        )
     if generated is not None:
         record = _evaluate_folder(run, data, generated, feature_extractor, weights, runtime, progress)
     else:

@@ -5,6 +5,8 @@ Labels of both sets index the same ``class_names``. Thresholds of the alarms are
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from gansynth.errors import MetricError
@@ -82,6 +84,20 @@ def class_scores(
     out["collapse"] = any(low)
     out["num_generated"], out["num_real"] = m, n
     return out
+
+
+def _null_non_finite(record: dict) -> None:
+    """Non-finite numbers (NaN/inf features, e.g. from a diverged generator) become null with a note: JSON has no
+    NaN, and a NaN FID never compares as better, so the best checkpoint would stop updating."""
+    rows = [("", record, OVERALL_METRICS)] + [(f"{n}/", row, CLASS_METRICS) for n, row in record["per_class"].items()]
+    bad = []
+    for prefix, row, keys in rows:
+        for key in keys:
+            if isinstance(row.get(key), float) and not math.isfinite(row[key]):
+                row[key] = None
+                bad.append(prefix + key)
+    if bad:
+        record["notes"] = [f"not finite, reported as null: {', '.join(bad[:10])} (NaN or inf in the features)"]
 
 
 def per_class_scores(
@@ -170,6 +186,7 @@ def score(
     """
     record: dict = overall_scores(generated, real, real_neighbours, isc_logits, label_hits)
     record["per_class"] = per_class_scores(generated, generated_labels, real, real_labels, class_names, label_hits)
+    _null_non_finite(record)
     record["per_class_fid_mean"], record["per_class_fid_worst"] = fid_summary(record["per_class"])
     record["alarms"] = find_alarms(record, heldout_accuracy)
     return record

@@ -73,6 +73,6 @@ def _check_attention(model: ModelConfig, resolution: int, generator: nn.Module, 
         raise ConfigError(
             f"model.attention = {model.attention}: the {model.arch} {' and '.join(missing)} at {resolution} px "
             "has no stage at that resolution",
-            hint=f"use a power of two from 8 to {resolution} that both networks pass through, or 0 (off); "
+            hint=f"use a power of two from 8 to {resolution // 2} that both networks pass through, or 0 (off); "
             "convolution-free architectures (mlp) have none",
         )

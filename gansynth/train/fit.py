@@ -26,6 +26,7 @@ from gansynth.config import SMALL_DATASET, Config, build_config
 from gansynth.data import ImageDataset, describe_skipped, is_builtin, load_dataset
 from gansynth.errors import CheckpointError, ConfigError
 from gansynth.io import atomic_write_text
+from gansynth.nn import build_networks
 from gansynth.runtime import Runtime, make_runtime
 from gansynth.train.trainer import FitResult, Trainer
 
@@ -153,6 +154,8 @@ def fit(
         snapshot = load_train_state(run_dir)  # checked (sha256 of every file) before anything is written
     chosen = config.data.resolution is None
     config = _resolve(config, dataset)
+    # what only the built networks can tell (e.g. a model.attention resolution no stage has) fails before any write
+    build_networks(config.model, config.data.resolution, dataset.channels, dataset.num_classes)
     rc = config.runtime
     runtime = make_runtime(rc.device, rc.precision, rc.compile, rc.compile_mode)
     if runtime.distributed and LOSSES_WITH_GP(config):
