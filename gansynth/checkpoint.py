@@ -19,7 +19,7 @@ from safetensors.torch import save as st_save
 
 from gansynth import __version__
 from gansynth.data.fingerprint import hash_file
-from gansynth.errors import CheckpointError
+from gansynth.errors import CheckpointError, ConfigError
 from gansynth.io import TMP_MARK, atomic_write_json, remove_temp_files
 
 SCHEMA_VERSION = 1
@@ -259,6 +259,12 @@ def load_train_state(run_dir: Path) -> tuple[dict[str, Any], dict[str, dict[str,
         if name != f"{TRAIN_STATE}.safetensors"
     }
     return state, networks
+
+
+def check_checkpoint(name: str) -> None:
+    """Raise ConfigError unless ``name`` is one of :data:`CHECKPOINTS`."""
+    if name not in CHECKPOINTS:
+        raise ConfigError(f"unknown checkpoint {name!r}", hint=f"choices: {', '.join(CHECKPOINTS)}")
 
 
 def checkpoint_sha256(run_dir: Path, stem: str = GENERATOR_EMA) -> str:

@@ -186,7 +186,6 @@ class Classifier:
         self.in_chans = in_chans
         self.resolution = resolution
         self.config = config
-        self.training: dict | None = None  # what training did: batch_size, steps, images_seen, passes
         self._feature_dim: int | None = None
 
     def predict_proba(self, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
@@ -358,8 +357,7 @@ def train_classifier(
         progress: show a rich progress bar (epochs, img/s, loss).
 
     Returns:
-        The trained classifier in eval mode; ``classifier.training`` records the batch size, optimizer steps,
-        images seen and passes over the set.
+        The trained classifier in eval mode.
 
     Raises:
         DataError: images or labels of the wrong dtype, shape or range.
@@ -372,12 +370,10 @@ def train_classifier(
     with torch.random.fork_rng(devices=rng_devices):  # seeded init and dropout without touching the caller's RNG
         torch.manual_seed(config.seed)
         net = runtime.prepare(build_classifier(config.model, num_classes, in_chans, resolution))
-        training = fit_classifier(
+        fit_classifier(
             net, images.to(runtime.device), labels.to(runtime.device), num_classes, config, runtime, progress
         )
-    classifier = Classifier(net.eval(), num_classes, in_chans, resolution, config, runtime)
-    classifier.training = training
-    return classifier
+    return Classifier(net.eval(), num_classes, in_chans, resolution, config, runtime)
 
 
 # --- splits and scores ----------------------------------------------------------------------------------------

@@ -250,14 +250,11 @@ def fit_classifier(
     config: ClassifierConfig,
     runtime: Runtime,
     progress: bool,
-) -> dict:
+) -> None:
     """The optimisation loop; ``data`` uint8 ``[N, C, R, R]`` and ``targets`` ``[N]`` already on the device.
 
     Every step uses exactly ``config.batch_size`` images, whatever N (a set smaller than a batch is repeated),
     so runs on sets of different sizes with the same ``config.steps`` see the same number of images.
-
-    Returns:
-        ``{"batch_size", "steps", "images_seen", "passes"}``: what the loop actually did.
     """
     count, batch = int(targets.numel()), config.batch_size
     total_steps, steps = training_budget(count, config)
@@ -268,7 +265,7 @@ def fit_classifier(
     forward = runtime.compile_module(net)
     generator = runtime.generator(config.seed)
     layout = torch.channels_last if runtime.channels_last else torch.contiguous_format
-    resolution, done = int(data.shape[-1]), 0
+    resolution = int(data.shape[-1])
     net.train()
     with _EpochProgress(epochs, progress) as bar:
         for epoch in range(epochs):
@@ -288,7 +285,6 @@ def fit_classifier(
                 scaler.update()
                 schedule.step()
                 loss_sum += loss.detach()
-            done += epoch_steps
             mean_loss = float(loss_sum) / epoch_steps  # one host sync per epoch
             if not math.isfinite(mean_loss):
                 raise TrainingError(
@@ -296,7 +292,6 @@ def fit_classifier(
                     hint="lower the classifier lr, or train in fp32",
                 )
             bar.update(epoch + 1, epoch_steps * batch / (time.perf_counter() - start), mean_loss)
-    return {"batch_size": batch, "steps": done, "images_seen": done * batch, "passes": done * batch / count}
 
 
 def _sgd(net: nn.Module, config: ClassifierConfig) -> torch.optim.SGD:

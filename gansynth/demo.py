@@ -73,8 +73,8 @@ def run_demo(
 
     console = console or Console(stderr=True, highlight=False, soft_wrap=True)
     report = Console(highlight=False)  # tables and the verdict go to stdout, progress and headings to ``console``
-    _prepare(Path(out))
     out = Path(out)
+    _prepare(out)
     train_dir, test_dir = prepare_digits_split(out / "data")
 
     console.rule("1/4 fit: class-conditional GAN on scikit-learn digits (training split)")

@@ -18,11 +18,11 @@ from torch import nn
 from gansynth.checkpoint import (
     BEST_DIR,
     BEST_RECORD,
-    CHECKPOINTS,
     DATASET,
     GENERATOR,
     GENERATOR_EMA,
     TRAIN_STATE_JSON,
+    check_checkpoint,
     load_tensors,
     read_config,
     read_json,
@@ -182,8 +182,7 @@ def load_sampler(
     """
     from gansynth.nn import build_networks
 
-    if checkpoint not in CHECKPOINTS:
-        raise ConfigError(f"unknown checkpoint {checkpoint!r}", hint=f"choices: {', '.join(CHECKPOINTS)}")
+    check_checkpoint(checkpoint)
     if weights not in (GENERATOR_EMA, GENERATOR) or (checkpoint == "best" and weights != GENERATOR_EMA):
         raise ConfigError(
             f"weights {weights!r} with checkpoint {checkpoint!r}",

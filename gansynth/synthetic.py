@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from gansynth.checkpoint import CHECKPOINTS, DATASET, read_json, resolve_run
+from gansynth.checkpoint import DATASET, check_checkpoint, read_json, resolve_run
 from gansynth.errors import ConfigError
 from gansynth.exporter.plan import CHUNK, read_class_names, sample_seed, select_classes
 
@@ -82,8 +82,7 @@ class SyntheticDataset(Dataset):
             raise ConfigError(f"seed = {seed!r} is out of range", hint="seed must be an integer >= 0")
         if not isinstance(exact, bool):
             raise ConfigError(f"exact = {exact!r} is not a bool", hint="exact=True (export pixels) or exact=False")
-        if checkpoint not in CHECKPOINTS:
-            raise ConfigError(f"unknown checkpoint {checkpoint!r}", hint=f"choices: {', '.join(CHECKPOINTS)}")
+        check_checkpoint(checkpoint)
         self.run_dir = resolve_run(run)
         names = read_class_names(read_json(self.run_dir / DATASET))
         self.labels = select_classes(names, classes)

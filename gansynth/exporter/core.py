@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -317,7 +318,7 @@ class _Job:
         if failed:
             raise self._failure(failed)
 
-    @property
+    @cached_property
     def by_label(self) -> dict[int, P.ClassPlan]:
         return {p.label: p for p in self.plans}
 
@@ -387,10 +388,9 @@ class _Job:
         """If every unit of every shard is journaled and on disk: remove all temp files, write metadata.csv."""
         self.records = store.read_journals(self.out)
         existing = store.existing_files(self.out, [p.folder for p in self.plans])
-        by_label = {p.label: p for p in self.plans}
         for unit in units:
             record = self.records.get(unit.key)
-            if record is None or not set(self.files(by_label[unit.label], record["seeds"])) <= existing:
+            if record is None or not set(self.files(self.by_label[unit.label], record["seeds"])) <= existing:
                 return False
         self.records = {u.key: self.records[u.key] for u in units}
         store.remove_temp_files(self.out)

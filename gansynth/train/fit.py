@@ -26,7 +26,6 @@ from gansynth.config import SMALL_DATASET, Config, build_config
 from gansynth.data import ImageDataset, describe_skipped, is_builtin, load_dataset
 from gansynth.errors import CheckpointError, ConfigError
 from gansynth.io import atomic_write_text
-from gansynth.nn import build_networks
 from gansynth.runtime import Runtime, make_runtime
 from gansynth.train.trainer import FitResult, Trainer
 
@@ -154,8 +153,6 @@ def fit(
         snapshot = load_train_state(run_dir)  # checked (sha256 of every file) before anything is written
     chosen = config.data.resolution is None
     config = _resolve(config, dataset)
-    # what only the built networks can tell (e.g. a model.attention resolution no stage has) fails before any write
-    build_networks(config.model, config.data.resolution, dataset.channels, dataset.num_classes)
     rc = config.runtime
     runtime = make_runtime(rc.device, rc.precision, rc.compile, rc.compile_mode)
     if runtime.distributed and LOSSES_WITH_GP(config):
@@ -166,10 +163,11 @@ def fit(
     if not runtime.is_main:
         console = Console(stderr=True, quiet=True)
     _announce(console, dataset, config, run_dir, runtime, resume, chosen)
+    # built before anything is written: what only the networks can tell (e.g. a model.attention no stage has) fails
+    trainer = Trainer(config, dataset, runtime, run_dir, evaluator=_evaluator(config))
     if runtime.is_main:
         write_run_header(run_dir, config.to_dict(), dataset.info())
     runtime.barrier()
-    trainer = Trainer(config, dataset, runtime, run_dir, evaluator=_evaluator(config))
     if snapshot is not None:
         trainer.restore(*snapshot)
         if runtime.is_main:
