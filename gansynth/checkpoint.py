@@ -20,22 +20,31 @@ from safetensors.torch import save as st_save
 from gansynth import __version__
 from gansynth.data.fingerprint import hash_file
 from gansynth.errors import CheckpointError, ConfigError
-from gansynth.io import TMP_MARK, atomic_write_json, remove_temp_files
+from gansynth.io import TMP_MARK, atomic_write_json, remove_temp_files, writing
+from gansynth.rundir import (  # noqa: F401 - the run's file names, re-exported for the writers
+    BEST_DIR,
+    BEST_RECORD,
+    CONFIG,
+    DATASET,
+    DISCRIMINATOR,
+    GENERATOR,
+    GENERATOR_EMA,
+    PENDING,
+    SAMPLES,
+    TRAIN_STATE,
+    TRAIN_STATE_JSON,
+    RunDir,
+    damaged,
+    is_run_dir,
+    pending_files,
+)
 
 SCHEMA_VERSION = 1
-CONFIG, DATASET, TRAIN_STATE, TRAIN_STATE_JSON = "config.json", "dataset.json", "train_state", "train_state.json"
-GENERATOR_EMA, GENERATOR, DISCRIMINATOR = "generator_ema", "generator", "discriminator"
-BEST_DIR, BEST_RECORD = "best", "metrics.json"  # best/generator_ema.safetensors + its eval record (lowest FID)
 CHECKPOINTS = ("latest", "best")  # which EMA generator a sampler loads: the last snapshot, or best/ by FID
-PENDING = "snapshot.pending.json"
 RUNS_ROOT = Path("runs")
 
 
 # --- run directories ------------------------------------------------------------------------------------------
-
-
-def is_run_dir(path: Path) -> bool:
-    return (Path(path) / CONFIG).is_file() and (Path(path) / DATASET).is_file()
 
 
 def new_run_dir(name: str, root: Path = RUNS_ROOT) -> Path:
@@ -77,7 +86,6 @@ def resolve_run(run: str | Path | None, root: Path = RUNS_ROOT) -> Path:
         raise CheckpointError(
             f"{path} is not a gansynth run directory (no {CONFIG} / {DATASET})", hint=f"runs found: {_list_runs(root)}"
         )
-    recover(path)
     return path
 
 
@@ -86,30 +94,22 @@ def _list_runs(root: Path) -> str:
     return ", ".join(runs) if runs else f"none under {root}/"
 
 
-def read_json(path: Path) -> dict:
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise CheckpointError(f"{path} is missing", hint="the run directory is incomplete; train again") from None
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path} is not valid JSON ({exc})", hint="the file is damaged; train again") from None
+def read_json(path: Path) -> Any:
+    """A JSON file of a run, read as untrusted (bounded, a regular file inside its folder)."""
+    path = Path(path)
+    return RunDir(path.parent).json(path.name)
 
 
 def write_run_header(run_dir: Path, config: dict, dataset_info: dict) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
+    with writing(run_dir):
+        run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(run_dir / CONFIG, {"gansynth_version": __version__, "schema_version": SCHEMA_VERSION, **config})
     atomic_write_json(run_dir / DATASET, dataset_info)
 
 
 def read_config(run_dir: Path) -> dict:
     """The resolved config sections of a run (version fields dropped)."""
-    data = read_json(Path(run_dir) / CONFIG)
-    if data.get("schema_version", 0) > SCHEMA_VERSION:
-        raise CheckpointError(
-            f"{run_dir} was written by a newer gansynth (schema {data['schema_version']})",
-            hint="upgrade gansynth to read it",
-        )
-    return {k: v for k, v in data.items() if k not in ("gansynth_version", "schema_version")}
+    return RunDir(run_dir).config()
 
 
 # --- tensors ----------------------------------------------------------------------------------------------------
@@ -168,10 +168,14 @@ def unpack(meta: Any, tensors: dict[str, torch.Tensor]) -> Any:
 
 def _write_tmp(path: Path, data: bytes) -> Path:
     tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with writing(path), open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return tmp
 
 
@@ -201,10 +205,9 @@ def save_snapshot(run_dir: Path, networks: dict[str, dict[str, torch.Tensor]], s
 
 
 def _commit(run_dir: Path) -> None:
-    journal = json.loads((run_dir / PENDING).read_text())
-    for name, tmp_name in journal.items():
-        if (run_dir / tmp_name).exists():
-            os.replace(run_dir / tmp_name, run_dir / name)
+    """Rename the journal's temp files to their names (only files a snapshot writes: see ``pending_files``)."""
+    for name, tmp in pending_files(run_dir).items():
+        os.replace(tmp, run_dir / name)
     fd = os.open(run_dir, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -214,16 +217,16 @@ def _commit(run_dir: Path) -> None:
 
 
 def recover(run_dir: Path) -> None:
-    """Finish a snapshot whose journal was written (roll forward) and drop temp files of an unfinished one."""
+    """Before writing to a run (``fit --resume``): finish a snapshot whose journal was written (roll forward) and
+    drop temp files of an unfinished one. Readers never call this: :class:`RunDir` reads through a journal.
+
+    A journal naming anything but the run's own snapshot files is refused (CheckpointError), and nothing moves.
+    """
     run_dir = Path(run_dir)
-    if (run_dir / PENDING).exists():
-        try:
-            _commit(run_dir)
-        except (json.JSONDecodeError, OSError):
-            (run_dir / PENDING).unlink(missing_ok=True)
-    for tmp in run_dir.glob(f".*{TMP_MARK}*"):
-        tmp.unlink(missing_ok=True)
-    remove_temp_files(run_dir / "samples") if (run_dir / "samples").is_dir() else None
+    if (run_dir / PENDING).exists() or (run_dir / PENDING).is_symlink():
+        _commit(run_dir)
+    remove_temp_files(run_dir)
+    remove_temp_files(run_dir / SAMPLES)
 
 
 def has_snapshot(run_dir: Path) -> bool:
@@ -232,32 +235,21 @@ def has_snapshot(run_dir: Path) -> bool:
 
 def load_snapshot_record(run_dir: Path) -> dict:
     """``train_state.json`` of the latest snapshot, with every file of it checked against its sha256."""
-    run_dir = Path(run_dir)
-    recover(run_dir)
-    record = read_json(run_dir / TRAIN_STATE_JSON)
-    for name, digest in record.get("files", {}).items():
-        path = run_dir / name
-        if not path.exists():
-            raise CheckpointError(
-                f"{path} is missing", hint="the snapshot is incomplete; restore the file or train again"
-            )
-        if hash_file(path) != digest:
-            raise CheckpointError(
-                f"{path} does not match its recorded sha256 (truncated or modified)",
-                hint="restore the file from a backup or train again; nothing was loaded",
-            )
-    return record
+    return RunDir(run_dir).snapshot_record()
 
 
 def load_train_state(run_dir: Path) -> tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]]:
     """(training state, ``{file stem: state_dict}`` of every network) of the latest snapshot."""
-    record = load_snapshot_record(run_dir)
-    state = unpack(record["state"], load_tensors(Path(run_dir) / f"{TRAIN_STATE}.safetensors"))
-    networks = {
-        name.removesuffix(".safetensors"): load_tensors(Path(run_dir) / name)
-        for name in record["files"]
-        if name != f"{TRAIN_STATE}.safetensors"
-    }
+    run = RunDir(run_dir)
+    record = run.snapshot_record()
+    state_file = f"{TRAIN_STATE}.safetensors"
+    try:
+        state = unpack(record["state"], run.tensors(state_file))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise damaged(run.path / TRAIN_STATE_JSON, "holds a training state that does not unpack") from None
+    if not isinstance(state, dict):
+        raise damaged(run.path / TRAIN_STATE_JSON, "holds a training state that is not an object")
+    networks = {name.removesuffix(".safetensors"): run.tensors(name) for name in record["files"] if name != state_file}
     return state, networks
 
 
@@ -269,9 +261,10 @@ def check_checkpoint(name: str) -> None:
 
 def checkpoint_sha256(run_dir: Path, stem: str = GENERATOR_EMA) -> str:
     """sha256 of a network file of the run (the export's provenance)."""
-    path = Path(run_dir) / f"{stem}.safetensors"
-    if not path.exists():
+    run = RunDir(run_dir)
+    if not run.exists(f"{stem}.safetensors"):
         raise CheckpointError(
-            f"{path} is missing", hint="the run has no generator yet; let `gansynth fit` reach a snapshot"
+            f"{run.path / stem}.safetensors is missing",
+            hint="the run has no generator yet; let `gansynth fit` reach a snapshot",
         )
-    return hash_file(path)
+    return run.sha256(f"{stem}.safetensors")

@@ -33,8 +33,8 @@ from gansynth.classify_net import (
     fit_classifier,
     to_model_input,
 )
-from gansynth.errors import CheckpointError, ConfigError, DataError
-from gansynth.io import atomic_write_bytes, atomic_write_json
+from gansynth.errors import CheckpointError, ConfigError, DataError, first_line
+from gansynth.io import atomic_write_bytes, atomic_write_json, make_dirs
 from gansynth.runtime import Runtime, cpu_runtime
 
 __all__ = [
@@ -253,7 +253,7 @@ class Classifier:
     def save(self, path: Path) -> None:
         """Write ``<path>.safetensors`` (weights) and ``<path>.json`` (config, shapes, normalisation), atomically."""
         weights, meta = _paths(path)
-        weights.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(weights.parent)
         state = {k: v.detach().cpu().clone().contiguous() for k, v in self.model.state_dict().items()}
         atomic_write_bytes(weights, st_save(state))
         record = {
@@ -295,7 +295,7 @@ class Classifier:
             raise CheckpointError(f"{meta} describes a model that cannot be built: {exc.message}", exc.hint) from None
         except RuntimeError as exc:
             raise CheckpointError(
-                f"{weights} does not match the model in {meta.name} ({str(exc).splitlines()[0]})",
+                f"{weights} does not match the model in {meta.name} ({first_line(exc)})",
                 hint="the two files come from different classifiers; retrain",
             ) from None
         return cls(runtime.prepare(net), *shape, config=config, runtime=runtime)

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import nn
 
-from gansynth.errors import ConfigError, DataError, TrainingError
+from gansynth.errors import ConfigError, DataError, TrainingError, first_line
 from gansynth.registry import did_you_mean
 from gansynth.runtime import Runtime
 
@@ -147,7 +147,7 @@ def _probe(net: nn.Module, model: str, in_chans: int, resolution: int) -> None:
         out = net(torch.zeros(1, in_chans, resolution, resolution))
     except (RuntimeError, ValueError, AssertionError) as exc:
         raise ConfigError(
-            f"timm model {model!r} cannot classify {resolution} px images ({str(exc).splitlines()[0]})",
+            f"timm model {model!r} cannot classify {resolution} px images ({first_line(exc)})",
             hint="pick a convolutional model such as 'resnet10t' or 'resnet18', or use larger images",
         ) from None
     finally:

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from gansynth.errors import GansynthError
+from gansynth.io import OUTPUT_FAULTS, output_error
 
 try:  # typer >= 0.20 vendors its own click
     from typer._click import exceptions as click_exceptions
@@ -26,6 +27,7 @@ app = typer.Typer(
 )
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
 
 
 def _register() -> None:
@@ -58,7 +60,15 @@ def main(argv: list[str] | None = None) -> None:
             f"see `gansynth {exc.ctx.info_name if exc.ctx else ''} --help`".replace("gansynth gansynth", "gansynth"),
         )
         sys.exit(EXIT_USER_ERROR)
-    except typer.Abort:
-        report_error("aborted", None)
-        sys.exit(130)
+    except (typer.Abort, KeyboardInterrupt):
+        code = EXIT_INTERRUPTED
+    except OSError as exc:
+        if exc.errno not in OUTPUT_FAULTS:  # a full or read-only disk anywhere; other OSErrors are bugs
+            raise
+        error = output_error(exc.filename or "a file", exc)
+        report_error(error.message, error.hint)
+        sys.exit(EXIT_USER_ERROR)
+    if code == EXIT_INTERRUPTED:  # Ctrl-C (typer turns KeyboardInterrupt into exit code 130)
+        report_error("interrupted", "rerun the same command to continue: `fit --resume` and `export` pick up where "
+                     "they stopped")  # fmt: skip
     sys.exit(code if isinstance(code, int) else 0)

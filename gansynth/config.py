@@ -6,6 +6,7 @@ Precedence: defaults < recipe TOML < CLI options < ``--set``. Unknown keys fail 
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -17,6 +18,9 @@ from gansynth.errors import ConfigError
 from gansynth.registry import did_you_mean
 
 SMALL_DATASET = 30_000  # DiffAugment is on by default below this many images
+MAX_WIDTH = 4096  # channels (z_dim, embed_dim, g_width, d_width): far above any published GAN at these sizes
+MAX_BATCH = 65_536
+MAX_SEED = 2**53
 
 
 def _check(cond: bool, key: str, value: Any, allowed: str) -> None:
@@ -53,7 +57,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         for key in ("z_dim", "embed_dim", "g_width", "d_width"):
-            _check(getattr(self, key) >= 1, f"model.{key}", getattr(self, key), ">= 1")
+            _check(1 <= getattr(self, key) <= MAX_WIDTH, f"model.{key}", getattr(self, key), f"in [1, {MAX_WIDTH}]")
         _check(self.attention in (0, 8, 16, 32, 64), "model.attention", self.attention, "0 (off), 8, 16, 32 or 64")
 
 
@@ -78,11 +82,13 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for key in ("kimg", "g_lr", "d_lr", "tick_kimg", "snapshot_kimg"):
-            _check(getattr(self, key) > 0, f"train.{key}", getattr(self, key), "> 0")
+            _check(0 < getattr(self, key) < math.inf, f"train.{key}", getattr(self, key), "a finite number > 0")
         for key in ("batch_size", "d_steps", "max_bad_steps"):
             _check(getattr(self, key) >= 1, f"train.{key}", getattr(self, key), ">= 1")
+        _check(self.batch_size <= MAX_BATCH, "train.batch_size", self.batch_size, f"<= {MAX_BATCH}")
+        _check(0 <= self.seed < MAX_SEED, "train.seed", self.seed, "an integer in [0, 2^53)")
         for key in ("ema_kimg", "ema_start_kimg", "acgan_weight", "gp_weight"):
-            _check(getattr(self, key) >= 0, f"train.{key}", getattr(self, key), ">= 0")
+            _check(0 <= getattr(self, key) < math.inf, f"train.{key}", getattr(self, key), "a finite number >= 0")
         for key in ("g_betas", "d_betas"):
             betas = getattr(self, key)
             _check(len(betas) == 2 and all(0 <= b < 1 for b in betas), f"train.{key}", betas, "two numbers in [0, 1)")
@@ -99,7 +105,7 @@ class AugmentConfig:
     def __post_init__(self) -> None:
         _check(0 <= self.p <= 1, "augment.p", self.p, "in [0, 1]")
         _check(0 <= self.ada_target < 1, "augment.ada_target", self.ada_target, "in [0, 1) (0: fixed p)")
-        _check(self.ada_kimg > 0, "augment.ada_kimg", self.ada_kimg, "> 0")
+        _check(0 < self.ada_kimg < math.inf, "augment.ada_kimg", self.ada_kimg, "a finite number > 0")
 
 
 @dataclass(frozen=True)
@@ -124,8 +130,8 @@ class EvalConfig:
     feature_extractor: str = "auto"
 
     def __post_init__(self) -> None:
-        _check(self.every_kimg >= 0, "eval.every_kimg", self.every_kimg, ">= 0 (0: off)")
-        _check(self.num_samples >= 10, "eval.num_samples", self.num_samples, ">= 10")
+        _check(0 <= self.every_kimg < math.inf, "eval.every_kimg", self.every_kimg, "a finite number >= 0 (0: off)")
+        _check(10 <= self.num_samples <= 1_000_000, "eval.num_samples", self.num_samples, "in [10, 1 000 000]")
 
 
 @dataclass(frozen=True)
@@ -243,9 +249,13 @@ def load_recipe(name: str | Path) -> dict[str, Any]:
     """The sections of a recipe TOML (``description`` at the top level is allowed and dropped)."""
     path = find_recipe(name)
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"recipe {path} is not valid TOML: {exc}", hint="check the line named above") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"recipe {path} is not a text file", hint="a recipe is a TOML text file") from None
+    except OSError as exc:
+        raise ConfigError(f"recipe {path} cannot be read ({exc.strerror})", hint="give a readable .toml file") from None
     data.pop("description", None)
     return data
 

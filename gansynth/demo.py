@@ -14,9 +14,12 @@ from pathlib import Path
 from rich.console import Console
 
 from gansynth.errors import ConfigError
+from gansynth.io import atomic_write_json, writing
+from gansynth.rundir import SAMPLES
 
 DEMO_SEEDS = 3
 DEMO_FILES = ("data", "run", "evaluate.json", "synthetic", "benchmark")  # what a demo folder holds, nothing else
+MARKER = ".gansynth-demo.json"  # written first: a folder without it was not made by the demo, and is never emptied
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,9 @@ def run_demo(
 
     console.rule("1/4 fit: class-conditional GAN on scikit-learn digits (training split)")
     fitted = fit(train_dir, out=out / "run", recipe="digits", kimg=kimg, progress=progress, console=console)
-    grids = sorted((fitted.run_dir / "samples").glob("grid-*.png"))
+    if fitted.status != "done":  # Ctrl-C / SIGTERM: fit saved a snapshot; the demo stops with it
+        raise KeyboardInterrupt
+    grids = sorted((fitted.run_dir / SAMPLES).glob("grid-*.png"))
     console.print(f"run: {fitted.run_dir}  (sample grid: {grids[-1] if grids else 'none'})")
 
     console.rule("2/4 evaluate: FID, precision/recall, density/coverage, label fidelity (offline domain extractor)")
@@ -108,26 +113,34 @@ def run_demo(
 
 
 def _prepare(out: Path) -> None:
-    """Make ``out`` an empty demo folder: an earlier demo's files are removed, anything else is refused."""
+    """Make ``out`` an empty demo folder: an earlier demo's files are removed, anything else is refused.
+
+    Only a folder the demo made (it holds :data:`MARKER`) is emptied, and only of the demo's own entries: a user's
+    ``data/`` or ``benchmark/`` folder is never taken for the demo's.
+    """
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file", hint="give a folder for the demo")
-    if out.is_dir():
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in DEMO_FILES)
-        if foreign:
+    if out.is_dir() and any(out.iterdir()):
+        names = sorted(p.name for p in out.iterdir())
+        foreign = [n for n in names if n not in (*DEMO_FILES, MARKER)]
+        if foreign or MARKER not in names or (out / MARKER).is_symlink():
             raise ConfigError(
-                f"--out {out} holds files that are not the demo's ({', '.join(foreign[:5])})",
+                f"--out {out} is not empty and was not made by `gansynth demo` "
+                f"(found: {', '.join((foreign or names)[:5])})",
                 hint="give an empty or new folder for the demo",
             )
         for name in DEMO_FILES:
             path = out / name
-            if path.is_dir():
+            if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
-            elif path.exists():
+            elif path.exists() or path.is_symlink():
                 path.unlink()
-    out.mkdir(parents=True, exist_ok=True)
+    with writing(out):
+        out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / MARKER, {"made_by": "gansynth demo", "entries": list(DEMO_FILES)})
 
 
 def _real_counts(run_dir: Path) -> list[int]:
-    from gansynth.checkpoint import DATASET, read_json
+    from gansynth.rundir import RunDir
 
-    return [int(c) for c in read_json(run_dir / DATASET)["counts"].values()]
+    return [int(c) for c in RunDir(run_dir).dataset()["counts"].values()]

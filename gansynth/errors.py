@@ -23,6 +23,12 @@ class GansynthError(Exception):
         return self.message if self.hint is None else f"{self.message} (hint: {self.hint})"
 
 
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message, for an error that quotes it (the type name when it has none)."""
+    lines = str(exc).splitlines()
+    return (lines[0] if lines and lines[0].strip() else type(exc).__name__)[:limit]
+
+
 class DataError(GansynthError):
     """The input image folder (or a built-in dataset name) cannot be used."""
 
@@ -49,3 +55,13 @@ class ExportError(GansynthError):
 
 class BenchmarkError(GansynthError):
     """A downstream benchmark cannot be run as asked."""
+
+
+class OutputError(GansynthError, OSError):
+    """A file cannot be written: the disk is full or read-only, or the place is not writable.
+
+    Also an ``OSError``, so code that handles write failures keeps handling it.
+    """
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        GansynthError.__init__(self, message, hint)

@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from gansynth.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from gansynth.io import atomic_write_bytes, atomic_write_json, atomic_write_text, make_dirs
 
 REPORT_JSON, REPORT_MD = "report.json", "report.md"
 ARMS_PNG, RECALL_PNG, CONFUSION_PNG, SWEEP_PNG = "arms.png", "per_class_recall.png", "confusion.png", "ratio_sweep.png"
@@ -143,8 +143,7 @@ def print_summary(record: dict, console: Console | None = None, report_dir: Path
 
 def write_report(record: dict, out: str | Path) -> list[Path]:
     """Write report.json, report.md and the PNG charts into ``out``; returns the paths written."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dirs(out)
     written = [out / REPORT_JSON, out / REPORT_MD]
     atomic_write_json(written[0], record)
     charts = {ARMS_PNG: arms_chart, RECALL_PNG: recall_chart, CONFUSION_PNG: confusion_chart}

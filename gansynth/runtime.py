@@ -36,6 +36,18 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
 
 
+def as_device(device: str | torch.device) -> torch.device:
+    """A device from a name (``auto``, ``cpu``, ``cuda``, ``cuda:1``) or a ``torch.device`` (ConfigError otherwise)."""
+    if isinstance(device, torch.device):
+        return device
+    if isinstance(device, str) and device.startswith("cuda:") and device[5:].isdigit():
+        resolve_device("cuda")  # a ConfigError without CUDA
+        return torch.device(device)
+    if not isinstance(device, str):
+        raise ConfigError(f"device {device!r} is not a device name", hint=f"choices: {', '.join(DEVICES)}, cuda:N")
+    return resolve_device(device)
+
+
 def resolve_precision(name: str, device: torch.device) -> str:
     """``auto`` → bf16 on GPUs that support it, fp16 (with a scaler) on older GPUs, fp32 on CPU."""
     if name not in PRECISIONS:
@@ -156,6 +168,22 @@ def inference_module(module: nn.Module, device: torch.device | str) -> nn.Module
     export, SyntheticDataset) goes through this one function.
     """
     return module.to(torch.device(device)).eval().to(memory_format=torch.channels_last)
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes free for tensors on ``device`` (None when unknown): CUDA's free memory, or the host's available RAM."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def set_threads(threads: int | None) -> None:

@@ -8,6 +8,7 @@ its position there.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,29 +16,19 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gansynth.checkpoint import (
-    BEST_DIR,
-    BEST_RECORD,
-    DATASET,
-    GENERATOR,
-    GENERATOR_EMA,
-    TRAIN_STATE_JSON,
-    check_checkpoint,
-    load_tensors,
-    read_config,
-    read_json,
-    resolve_run,
-)
+from gansynth.checkpoint import check_checkpoint, resolve_run
 from gansynth.config import Config
-from gansynth.data.fingerprint import hash_file
-from gansynth.errors import CheckpointError, ConfigError
+from gansynth.errors import CheckpointError, ConfigError, first_line
 from gansynth.exporter.plan import CHUNK
-from gansynth.runtime import inference_module
+from gansynth.rundir import BEST_DIR, BEST_RECORD, GENERATOR, GENERATOR_EMA, TRAIN_STATE_JSON, RunDir
+from gansynth.runtime import as_device, inference_module
 
 # The canonical batch shape: the export unit, so that sampler.generate, the export and SyntheticDataset(exact=True)
 # produce the same bytes for a seed on the CPU. A forward's float result for a row can change with the batch
 # *shape* (~1e-6 on the CPU between 1 and 64 rows, enough to flip a rare uint8 pixel), never with the other rows.
 DEFAULT_BATCH = CHUNK
+MAX_SEED = 2**53  # seeds are integers in [0, 2^53): exact in a float64 JSON number, far from int64 overflow
+MIN_TRUNCATION = 0.01  # below it the redraw loop of the truncation trick needs ~100 draws per entry
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -55,7 +46,11 @@ def seed_noise(seeds: Sequence[int], z_dim: int, truncation: float | None = None
     """``[N, z_dim]`` standard normal noise, row i drawn from its own CPU generator seeded with ``seeds[i]``.
 
     With ``truncation`` ψ, entries with ``|z| > ψ`` are redrawn (the truncation trick, Brock et al. 2019).
+
+    Raises:
+        ConfigError: a seed outside [0, 2^53) or a truncation that is not a number >= 0.01.
     """
+    check_truncation(truncation)
     rows = []
     for seed in seeds:
         gen = torch.Generator().manual_seed(int(seed))
@@ -65,6 +60,39 @@ def seed_noise(seeds: Sequence[int], z_dim: int, truncation: float | None = None
                 z[bad] = torch.randn(int(bad.sum()), generator=gen)
         rows.append(z)
     return torch.stack(rows) if rows else torch.zeros(0, z_dim)
+
+
+def check_truncation(truncation: float | None) -> None:
+    """Raise ConfigError unless ``truncation`` is None or a finite number >= :data:`MIN_TRUNCATION`."""
+    if truncation is None:
+        return
+    ok = isinstance(truncation, (int, float)) and not isinstance(truncation, bool) and math.isfinite(truncation)
+    if not ok or truncation < MIN_TRUNCATION:
+        raise ConfigError(
+            f"truncation = {truncation!r} is out of range",
+            hint=f"truncation ψ must be a number >= {MIN_TRUNCATION} (e.g. 0.7), or None for no truncation",
+        )
+
+
+def check_seeds(first: int, count: int = 1, what: str = "seed") -> None:
+    """Raise ConfigError unless seeds ``first .. first + count - 1`` are integers in [0, 2^53)."""
+    ok = isinstance(first, int) and not isinstance(first, bool) and first >= 0
+    if not ok or first + count > MAX_SEED:
+        raise ConfigError(
+            f"{what} {first!r} is out of range" + (f" for {count} images" if count > 1 else ""),
+            hint=f"seeds are integers in [0, 2^53) = [0, {MAX_SEED}); image i uses seed + i",
+        )
+
+
+def as_index_tensor(values, what: str) -> torch.Tensor:
+    """A 1-D int64 tensor of integral values (ConfigError for 1.7, "a", or a nested list)."""
+    try:
+        tensor = torch.as_tensor(values)
+    except (TypeError, ValueError, RuntimeError, OverflowError):
+        raise ConfigError(f"{what} must be a sequence of integers", hint=f"got {str(values)[:60]}") from None
+    if tensor.dtype.is_floating_point or tensor.dtype.is_complex or tensor.dtype == torch.bool:
+        raise ConfigError(f"{what} must be integers, got {tensor.dtype}", hint="class indices and seeds are ints")
+    return tensor.to(torch.long).flatten()
 
 
 @dataclass
@@ -129,10 +157,13 @@ class Sampler:
             truncation: truncation ψ (None: none).
             batch_size: rows per forward pass (1: each image alone, no padding).
         """
-        labels = torch.as_tensor(labels, dtype=torch.long).flatten()
-        seeds = torch.as_tensor(seeds, dtype=torch.long).flatten()
+        labels, seeds = as_index_tensor(labels, "labels"), as_index_tensor(seeds, "seeds")
         if labels.numel() != seeds.numel():
-            raise ValueError("labels and seeds must have the same length")
+            raise ConfigError("labels and seeds must have the same length", hint="one seed per label")
+        if seeds.numel():
+            check_seeds(int(seeds.min()), what="seed")
+            check_seeds(int(seeds.max()), what="seed")
+        check_truncation(truncation)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"batch_size = {batch_size!r} is out of range", hint=f"batch_size >= 1 (default {CHUNK})")
         if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
@@ -158,6 +189,11 @@ class Sampler:
 
         Image i is the same for any ``n`` (see :meth:`generate_seeds`).
         """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ConfigError(f"n = {n!r} is out of range", hint="n is the number of images, an integer >= 0")
+        if isinstance(class_index, bool) or not isinstance(class_index, int):
+            raise ConfigError(f"class_index {class_index!r} is not an integer", hint="use sampler.class_index(name)")
+        check_seeds(seed, n)
         return self.generate_seeds([class_index] * n, range(seed, seed + n), truncation, batch_size)
 
 
@@ -188,55 +224,78 @@ def load_sampler(
             f"weights {weights!r} with checkpoint {checkpoint!r}",
             hint="latest has generator_ema and generator; best keeps generator_ema only",
         )
-    run = resolve_run(run_dir)
-    config = Config.from_dict(read_config(run))
-    info = read_json(run / DATASET)
-    path, record = _weights_file(run, weights, checkpoint)
-    digest = hash_file(path)
-    expected = record.get("sha256") if checkpoint == "best" else record.get("files", {}).get(path.name)
+    dev = as_device(device)
+    run = RunDir(resolve_run(run_dir))
+    config = Config.from_dict(run.config())
+    info = run.dataset()
+    name, expected, kimg = _weights_file(run, weights, checkpoint)
+    resolution, channels, num_classes = info["resolution"], info["channels"], len(info["class_names"])
+    digest = run.sha256(name)  # bounded: a regular file inside the run, read up to its size
     if expected is not None and expected != digest:
         raise CheckpointError(
-            f"{path} does not match its recorded sha256 (truncated or modified)",
+            f"{run.path / name} does not match its recorded sha256 (truncated or modified)",
             hint="restore the file or train again; nothing was loaded",
         )
-    generator, _ = build_networks(config.model, info["resolution"], info["channels"], len(info["class_names"]))
+    check_fits(run.path / name, config, resolution, channels, num_classes, run.tensor_size(name))
+    generator, _ = build_networks(config.model, resolution, channels, num_classes)
     try:
-        generator.load_state_dict(load_tensors(path))
+        generator.load_state_dict(run.tensors(name))
     except RuntimeError as exc:
         raise CheckpointError(
-            f"{path} does not fit the run's config.json ({str(exc).splitlines()[0]})",
+            f"{run.path / name} does not fit the run's config.json ({first_line(exc)})",
             hint="the file belongs to another run",
         ) from None
-    dev = torch.device(device)
     return Sampler(
         generator=inference_module(generator, dev),
         class_names=list(info["class_names"]),
-        resolution=int(info["resolution"]),
-        channels=int(info["channels"]),
+        resolution=int(resolution),
+        channels=int(channels),
         z_dim=config.model.z_dim,
-        kimg=float(record.get("kimg") or 0.0),
+        kimg=float(kimg or 0.0),
         checkpoint_sha256=digest,
-        run_dir=run,
+        run_dir=run.path,
         dataset_info=info,
         device=dev,
-        checkpoint_file=path.relative_to(run).as_posix(),
+        checkpoint_file=name,
     )
 
 
-def _weights_file(run: Path, weights: str, checkpoint: str) -> tuple[Path, dict]:
-    """The weights file to load and the record that holds its sha256 and kimg."""
+def check_fits(path: Path, config: Config, resolution: int, channels: int, num_classes: int, size: int) -> int:
+    """The generator's float32 parameter bytes, counted without allocating (meta device), checked against ``size``,
+    the weights file's length: a config.json that asks for a network the file cannot hold is refused before the
+    network is built."""
+    from gansynth.nn import build_networks
+
+    with torch.device("meta"):
+        generator, _ = build_networks(config.model, resolution, channels, num_classes)
+    needed = sum(t.numel() * t.element_size() for t in generator.state_dict().values())
+    if needed > size:
+        raise CheckpointError(
+            f"{path} ({size} bytes) cannot hold the generator config.json describes ({needed} bytes of weights)",
+            hint="config.json and the weights belong to different runs, or one of them was modified",
+        )
+    return needed
+
+
+def _weights_file(run: RunDir, weights: str, checkpoint: str) -> tuple[str, str | None, float | None]:
+    """(weights file relative to the run, its recorded sha256, its kimg)."""
     if checkpoint == "best":
-        folder = run / BEST_DIR
-        if not (folder / BEST_RECORD).is_file() or not (folder / f"{GENERATOR_EMA}.safetensors").is_file():
+        name = f"{BEST_DIR}/{GENERATOR_EMA}.safetensors"
+        if not run.exists(f"{BEST_DIR}/{BEST_RECORD}") or not run.exists(name):
             raise CheckpointError(
-                f"{run} has no best checkpoint ({BEST_DIR}/ is written by evaluations during fit)",
+                f"{run.path} has no best checkpoint ({BEST_DIR}/ is written by evaluations during fit)",
                 hint="train with --eval-kimg E (e.g. --eval-kimg 50), or use the latest checkpoint",
             )
-        return folder / f"{GENERATOR_EMA}.safetensors", read_json(folder / BEST_RECORD)
-    path = run / f"{weights}.safetensors"
-    if not path.exists():
+        record = run.best_record()
+        return name, record["sha256"], record.get("kimg")
+    name = f"{weights}.safetensors"
+    if not run.exists(name):
         raise CheckpointError(
-            f"{run} has no {path.name}",
-            hint="the run has not reached its first snapshot; train longer (`gansynth fit ... --resume`)",
+            f"{run.path} has no {name}",
+            hint="the run has no snapshot yet: start it again with `gansynth fit DATA --out RUN` "
+            "(a run without a snapshot is restarted, not resumed)",
         )
-    return path, read_json(run / TRAIN_STATE_JSON) if (run / TRAIN_STATE_JSON).exists() else {}
+    if not run.exists(TRAIN_STATE_JSON):
+        return name, None, None
+    record = run.snapshot_record(verify=False)
+    return name, record["files"].get(name), record.get("kimg")

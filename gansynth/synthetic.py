@@ -12,9 +12,12 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from gansynth.checkpoint import DATASET, check_checkpoint, read_json, resolve_run
+from gansynth.checkpoint import check_checkpoint, resolve_run
 from gansynth.errors import ConfigError
 from gansynth.exporter.plan import CHUNK, read_class_names, sample_seed, select_classes
+from gansynth.rundir import RunDir
+from gansynth.runtime import as_device
+from gansynth.sampler import check_seeds, check_truncation
 
 CACHE_BYTES = 256 << 20  # generated units kept per process: 256 MiB is ~87 000 RGB images at 32 px
 
@@ -49,7 +52,7 @@ class SyntheticDataset(Dataset):
         target_transform: applied to the label.
         seed: first seed, as ``gansynth export --seed``.
         truncation: truncation ψ (None: none).
-        classes: class names to generate (None: all), in training order whatever the order given.
+        classes: class names to generate (a list or ``"a,b"``; None: all), in training order whatever the order given.
         device: ``cpu``, ``cuda`` or ``auto`` for the generator.
         exact: generate in the export's 64-image units for pixels identical to the export (True), or one image per
             item with no cache (False, for datasets far larger than the cache); see above.
@@ -70,7 +73,7 @@ class SyntheticDataset(Dataset):
         target_transform: Callable[[int], Any] | None = None,
         seed: int = 0,
         truncation: float | None = None,
-        classes: list[str] | None = None,
+        classes: list[str] | str | None = None,
         device: str = "cpu",
         exact: bool = True,
         cache_bytes: int = CACHE_BYTES,
@@ -78,13 +81,14 @@ class SyntheticDataset(Dataset):
     ) -> None:
         if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
             raise ConfigError(f"per_class = {per_class!r} is out of range", hint="per_class must be >= 1")
-        if not isinstance(seed, int) or seed < 0:
-            raise ConfigError(f"seed = {seed!r} is out of range", hint="seed must be an integer >= 0")
+        check_seeds(seed, what="seed")
+        check_truncation(truncation)
+        as_device(device)
         if not isinstance(exact, bool):
             raise ConfigError(f"exact = {exact!r} is not a bool", hint="exact=True (export pixels) or exact=False")
         check_checkpoint(checkpoint)
         self.run_dir = resolve_run(run)
-        names = read_class_names(read_json(self.run_dir / DATASET))
+        names = read_class_names(RunDir(self.run_dir).dataset())
         self.labels = select_classes(names, classes)
         self.classes = names
         self.class_to_idx = {name: k for k, name in enumerate(names)}
@@ -138,10 +142,9 @@ class SyntheticDataset(Dataset):
 
     def _generator(self):
         if self._sampler is None or self._pid != os.getpid():  # one generator per process (DataLoader workers)
-            from gansynth.runtime import resolve_device
             from gansynth.sampler import load_sampler
 
-            self._sampler = load_sampler(self.run_dir, device=resolve_device(self.device), checkpoint=self.checkpoint)
+            self._sampler = load_sampler(self.run_dir, device=self.device, checkpoint=self.checkpoint)
             self._pid = os.getpid()
         return self._sampler
 

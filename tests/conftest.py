@@ -126,3 +126,40 @@ def digits_run(tmp_path_factory):
     finally:
         os.chdir(previous)
     return cwd / "runs" / "digits"
+
+
+TINY = [
+    "--set", "model.arch=dcgan", "--set", "model.g_width=32", "--set", "model.d_width=16", "--set", "model.z_dim=16",
+    "--set", "model.embed_dim=8", "--batch-size", "16", "--device", "cpu", "--quiet",
+]  # fmt: skip
+"""CLI options of a tiny, fast fit."""
+
+
+def run_cli(args, capsys) -> tuple[int, str, str]:
+    """Run the CLI in-process: (exit code, stdout, stderr)."""
+    from gansynth.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return info.value.code, out, err
+
+
+def assert_user_error(args, capsys, fragment: str = "") -> str:
+    """The CLI exits 2 with error: and hint: (containing ``fragment``) and no traceback; returns stderr."""
+    code, _, err = run_cli(args, capsys)
+    assert code == 2, err
+    assert "error:" in err and "hint:" in err and "Traceback" not in err, err
+    assert fragment in err, err
+    return err
+
+
+def tree_hashes(root: Path) -> dict[str, str]:
+    """sha256 of every regular file under ``root`` (symlinks not followed), by relative path."""
+    import hashlib
+
+    found = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            found[path.relative_to(root).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found

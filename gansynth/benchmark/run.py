@@ -28,6 +28,7 @@ from gansynth.benchmark.plan import (
 from gansynth.benchmark.record import build_record
 from gansynth.classify import ClassifierConfig, evaluate_predictions, train_classifier
 from gansynth.data import ImageDataset
+from gansynth.io import make_dirs
 from gansynth.runtime import Runtime, make_runtime
 
 DEFAULT_MODEL = "test_efficientnet"  # timm's tiny EfficientNet: ~99% on digits in ~10 s on one CPU thread
@@ -136,8 +137,7 @@ def benchmark(
         batch_size,
     )
     runtime = runtime or make_runtime()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dirs(out)
     notes: list[str] = []
     real = bdata.load_images(real_train)
     train, test_set, split = _train_and_test(real, test, test_fraction, split_seed, notes)
@@ -258,10 +258,11 @@ def _export_run(
     notes: list[str],
 ) -> dict:
     """Export ``count`` images per class of ``run`` into ``out/synthetic`` through the export code."""
-    from gansynth.checkpoint import DATASET, read_json, resolve_run
+    from gansynth.checkpoint import resolve_run
+    from gansynth.rundir import RunDir
 
     run_dir = resolve_run(run)
-    info = read_json(run_dir / DATASET)
+    info = RunDir(run_dir).dataset()
     bdata.check_same_classes(train.class_names, [str(n) for n in info.get("class_names", [])], "run's")
     if split["kind"] == "held-out" and info.get("fingerprint") == split["fingerprint"]:
         notes.append(

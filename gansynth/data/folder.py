@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from gansynth.errors import DataError
 
@@ -82,11 +83,29 @@ def scan_folder(root: str | Path) -> FolderScan:
                 rel = path.relative_to(root).as_posix()
                 if not fname.lower().endswith(IMAGE_EXTENSIONS):
                     skipped.append((rel, "not an image file"))
-                elif path.stat().st_size == 0:
-                    skipped.append((rel, "empty (0 bytes)"))
+                elif (problem := _unreadable(path)) is not None:
+                    skipped.append((rel, problem))
                 else:
                     files.append((rel, label))
     return FolderScan(root=root, class_names=[p.name for p in class_dirs], files=files, skipped=skipped)
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why ``path`` cannot be used as an image file (None when it can be opened): a dangling or looping symbolic
+    link, not a regular file, no read permission, 0 bytes."""
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            return "not a regular file"
+        if info.st_size == 0:
+            return "empty (0 bytes)"
+        with open(path, "rb") as f:
+            f.read(1)
+    except FileNotFoundError:
+        return "a symbolic link to nothing"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    return None
 
 
 def fingerprint_files(scan: FolderScan) -> str:
@@ -99,13 +118,23 @@ def fingerprint_files(scan: FolderScan) -> str:
     return h.hexdigest()
 
 
-def _probe(path: Path) -> tuple[bool, int] | None:
-    """(is grayscale, shorter side) from the header, or None when the file cannot be opened."""
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485  # Pillow's decompression-bomb limit (~9 459² px)
+
+
+def _probe(path: Path) -> tuple[bool, int] | str:
+    """(is grayscale, shorter side) from the header, or why the file cannot be used."""
     try:
-        with Image.open(path) as img:
-            return img.mode in _GRAY_MODES, min(img.size)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+                if width * height > MAX_PIXELS:
+                    return f"too large ({width}×{height} px; at most {MAX_PIXELS:,} px are decoded)"
+                return img.mode in _GRAY_MODES, min(img.size)
+    except Image.DecompressionBombError:
+        return f"too large (over {2 * MAX_PIXELS:,} px)"
     except Exception:  # noqa: BLE001 - any decoder failure means "unreadable"
-        return None
+        return "unreadable or truncated image"
 
 
 def _peak(mode: str, arr: np.ndarray) -> float:
@@ -151,7 +180,8 @@ def _decode(path: Path, channels: int, resolution: int) -> np.ndarray | None:
             warnings.simplefilter("ignore")
             with Image.open(path) as img:
                 img.load()
-                out = resize_center_crop(_to_mode(img, channels), resolution)
+                upright = ImageOps.exif_transpose(img)  # phone photos: apply the EXIF orientation
+                out = resize_center_crop(_to_mode(upright, channels), resolution)
     except Exception:  # noqa: BLE001 - any decoder failure means "unreadable"
         return None
     arr = np.asarray(out, dtype=np.uint8)
@@ -180,7 +210,8 @@ def decode_folder(
     workers = min(8, os.cpu_count() or 1)
     paths = [scan.root / rel for rel, _ in scan.files]
     with ThreadPoolExecutor(workers) as pool:
-        probes = list(pool.map(_probe, paths))
+        reasons = list(pool.map(_probe, paths))
+    probes = [p if isinstance(p, tuple) else None for p in reasons]
     readable = [p for p in probes if p is not None]
     channels = 1 if readable and all(gray for gray, _ in readable) else 3
     if resolution is None:
@@ -198,7 +229,10 @@ def decode_folder(
             kept_files.append(scan.files[i][0])
             kept_arrays.append(arr)
             labels.append(scan.files[i][1])
-    skipped += [(scan.files[i][0], "unreadable or truncated image") for i in sorted(bad)]
+    skipped += [
+        (scan.files[i][0], reasons[i] if isinstance(reasons[i], str) else "unreadable or truncated image")
+        for i in sorted(bad)
+    ]
     _validate(scan, labels, skipped)
     images = torch.from_numpy(np.stack(kept_arrays))
     return images, torch.tensor(labels, dtype=torch.long), kept_files, skipped, resolution

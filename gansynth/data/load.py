@@ -13,8 +13,8 @@ from gansynth.data.builtin import BUILTIN_DATASETS, load_digits_dataset
 from gansynth.data.dataset import RESOLUTIONS, ImageDataset
 from gansynth.data.fingerprint import hash_tensor
 from gansynth.data.folder import decode_folder, fingerprint_files, scan_folder
-from gansynth.errors import ConfigError
-from gansynth.io import atomic_write_bytes, atomic_write_text
+from gansynth.errors import ConfigError, OutputError
+from gansynth.io import atomic_write_bytes, atomic_write_text, make_dirs
 
 CACHE_VERSION = 2  # 2: 16-bit images always scaled by 65535
 DIGITS_DEFAULT_RESOLUTION = 16
@@ -86,8 +86,10 @@ def _read_cache(key: str) -> tuple[torch.Tensor, torch.Tensor, dict] | None:
 
 
 def _write_cache(key: str, images: torch.Tensor, labels: torch.Tensor, meta: dict) -> None:
-    folder = cache_root() / "images"
-    folder.mkdir(parents=True, exist_ok=True)
-
-    atomic_write_bytes(folder / f"{key}.safetensors", save({"images": images.contiguous(), "labels": labels}))
-    atomic_write_text(folder / f"{key}.json", json.dumps(meta))
+    """Keep decoded images for the next run; a full or read-only cache disk only costs that (nothing fails)."""
+    try:
+        folder = make_dirs(cache_root() / "images")
+        atomic_write_bytes(folder / f"{key}.safetensors", save({"images": images.contiguous(), "labels": labels}))
+        atomic_write_text(folder / f"{key}.json", json.dumps(meta))
+    except OutputError:
+        pass

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from gansynth.checkpoint import DATASET, read_json, resolve_run
+from gansynth.checkpoint import resolve_run
 from gansynth.errors import ConfigError, ExportError
 from gansynth.exporter import plan as P
 from gansynth.exporter import store
@@ -27,7 +27,9 @@ from gansynth.exporter.draw import Drawn, Scorer, draw_units
 from gansynth.exporter.encode import worker_init, write_images
 from gansynth.exporter.progress import ProgressBar
 from gansynth.exporter.provenance import build_manifest, domain_scorer
+from gansynth.rundir import RunDir
 from gansynth.runtime import resolve_device, set_threads
+from gansynth.sampler import check_seeds, check_truncation
 
 SMALL_MACHINE_CPUS = 4  # up to this many cores a CPU export encodes in the generating process (workers = 0)
 CPUS_PER_CPU_WORKER = 4  # above it, one encoder process per this many cores; the rest generate
@@ -124,12 +126,12 @@ def export(
             class that cannot reach its count through the filter.
     """
     started = time.perf_counter()
-    fmt = _check_options(format, seed, truncation, min_confidence, workers, scorer)
+    fmt = _check_options(format, seed, truncation, min_confidence, workers, scorer, force)
     shard = P.parse_shard(shard)
     run_dir = resolve_run(run)
-    info = read_json(run_dir / DATASET)
+    info = RunDir(run_dir).dataset()
     names = P.read_class_names(info)
-    labels = P.select_classes(names, [c.strip() for c in classes.split(",")] if isinstance(classes, str) else classes)
+    labels = P.select_classes(names, classes)
     counts, real = P.class_counts(info, labels, per_class, balance_to)
     folders = P.folder_names(names)
     plans = [P.ClassPlan(k, names[k], folders[k], n, r) for k, n, r in zip(labels, counts, real)]
@@ -168,17 +170,21 @@ def export(
     )  # fmt: skip
 
 
-def _check_options(fmt, seed, truncation, min_confidence, workers, scorer) -> str:
+def _check_options(fmt, seed, truncation, min_confidence, workers, scorer, force) -> str:
     if str(fmt).lower() not in P.FORMATS:
         from gansynth.registry import did_you_mean
 
         raise ConfigError(f"unknown image format {fmt!r}", hint=did_you_mean(str(fmt), sorted(set(P.FORMATS))))
+    check_seeds(seed, what="--seed")
+    check_truncation(truncation)
+    number = (int, float)
     checks = [
-        (isinstance(seed, int) and 0 <= seed < 2**53, "--seed", seed, "an integer in [0, 2^53)"),
-        (truncation is None or truncation > 0, "--truncation", truncation, "> 0 (e.g. 0.7)"),
-        (min_confidence is None or 0 <= min_confidence <= 1, "--min-confidence", min_confidence, "in [0, 1]"),
-        (workers is None or workers >= 0, "--workers", workers, ">= 0 (0: encode in this process)"),
-    ]
+        (min_confidence is None or (isinstance(min_confidence, number) and 0 <= min_confidence <= 1),
+         "--min-confidence", min_confidence, "in [0, 1]"),
+        (workers is None or (type(workers) is int and workers >= 0), "--workers", workers,
+         "an integer >= 0 (0: encode in this process)"),
+        (isinstance(force, bool), "force", force, "True or False"),
+    ]  # fmt: skip
     for ok, flag, value, allowed in checks:
         if not ok:
             raise ConfigError(f"{flag} {value!r} is out of range", hint=f"{flag} must be {allowed}")
@@ -296,7 +302,8 @@ class _Job:
                 todo = []
                 for unit in units:
                     record = self.records.get(unit.key)
-                    if record and set(self.files(self.by_label[unit.label], record["seeds"])) <= existing:
+                    names = self.files(self.by_label[unit.label], record["seeds"]) if record else []
+                    if store.unit_on_disk(existing, names, record):
                         self.kept += unit.quota
                         bar.advance(unit.quota, fresh=False)
                     else:
@@ -308,7 +315,7 @@ class _Job:
                         if not drawn.complete(unit):
                             failed[unit.label] = self.by_label[unit.label].name
                             continue
-                        pending.append((unit, drawn, self._submit(pool, unit, drawn, existing)))
+                        pending.append((unit, drawn, self._submit(pool, unit, drawn)))
                     while len(pending) > 2 * max(workers, 1):
                         self._journal(journal, bar, *pending.popleft())
                 while pending:
@@ -344,25 +351,25 @@ class _Job:
             stats[1] += drawn.passed
         return results
 
-    def _submit(self, pool: Executor, unit: P.Unit, drawn: Drawn, existing: set[str]) -> Future:
-        """Hand the unit's files that are not on disk yet to an encoder."""
+    def _submit(self, pool: Executor, unit: P.Unit, drawn: Drawn) -> Future:
+        """Hand every file of the unit to an encoder: a file of an unjournaled unit is never trusted by its name
+        (it may be a truncated copy); rewriting gives the same bytes."""
         names = self.files(self.by_label[unit.label], drawn.seeds)
-        missing = [i for i, name in enumerate(names) if name not in existing]
-        array = drawn.images[missing].permute(0, 2, 3, 1).contiguous().numpy()  # [n, H, W, C] uint8
-        paths = [str(self.out / names[i]) for i in missing]
-        return pool.submit(write_images, array, paths, self.fmt, self.tag)
+        array = drawn.images.permute(0, 2, 3, 1).contiguous().numpy()  # [n, H, W, C] uint8
+        return pool.submit(write_images, array, [str(self.out / name) for name in names], self.fmt, self.tag)
 
     def _journal(self, journal: Path, bar: ProgressBar, unit: P.Unit, drawn: Drawn, future: Future) -> None:
         try:
-            self.written += future.result()
+            sizes = future.result()
         except OSError as exc:
             raise ExportError(
                 f"cannot write the images of {self.out} ({exc.strerror or exc})",
                 hint="free disk space or choose another --out; rerunning the same command resumes",
             ) from None
-        store.append_unit(journal, unit, drawn.seeds, drawn.drawn, drawn.passed, drawn.scores)
+        self.written += len(sizes)
+        store.append_unit(journal, unit, drawn.seeds, drawn.drawn, drawn.passed, drawn.scores, sizes)
         self.records[unit.key] = {
-            "seeds": drawn.seeds, "drawn": drawn.drawn, "passed": drawn.passed, "scores": drawn.scores
+            "seeds": drawn.seeds, "drawn": drawn.drawn, "passed": drawn.passed, "scores": drawn.scores, "sizes": sizes
         }  # fmt: skip
         bar.advance(unit.quota)
 
@@ -390,7 +397,8 @@ class _Job:
         existing = store.existing_files(self.out, [p.folder for p in self.plans])
         for unit in units:
             record = self.records.get(unit.key)
-            if record is None or not set(self.files(self.by_label[unit.label], record["seeds"])) <= existing:
+            names = self.files(self.by_label[unit.label], record["seeds"]) if record else []
+            if not store.unit_on_disk(existing, names, record):
                 return False
         self.records = {u.key: self.records[u.key] for u in units}
         store.remove_temp_files(self.out)

@@ -76,8 +76,12 @@ def worker_init(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def write_images(images: np.ndarray, paths: list[str], fmt: str, tag: str) -> int:
-    """Encode ``images`` ``[N, H, W, C]`` and write image i to ``paths[i]``; returns N. The worker-process job."""
+def write_images(images: np.ndarray, paths: list[str], fmt: str, tag: str) -> list[int]:
+    """Encode ``images`` ``[N, H, W, C]`` and write image i to ``paths[i]``; returns the file sizes. The
+    worker-process job."""
+    sizes = []
     for image, path in zip(images, paths):
-        write_atomic(Path(path), encode(image, fmt), tag)
-    return len(paths)
+        data = encode(image, fmt)
+        write_atomic(Path(path), data, tag)
+        sizes.append(len(data))
+    return sizes

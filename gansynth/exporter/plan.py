@@ -159,8 +159,23 @@ def read_class_names(info: dict) -> list[str]:
     return names
 
 
-def select_classes(class_names: list[str], classes: list[str] | None) -> list[int]:
-    """Training indices of the requested classes (all when None), in training order."""
+def parse_classes(classes: list[str] | tuple[str, ...] | str | None) -> list[str] | None:
+    """``"a,b"`` or a list of class names → the list (None: every class); anything else is a ConfigError."""
+    if classes is None:
+        return None
+    if isinstance(classes, str):
+        return [c.strip() for c in classes.split(",")]
+    if not isinstance(classes, (list, tuple)) or not all(isinstance(c, str) for c in classes):
+        raise ConfigError(
+            f"classes = {str(classes)[:60]} is not a list of class names",
+            hint='give class names as strings: ["cat", "dog"] or "cat,dog"',
+        )
+    return list(classes)
+
+
+def select_classes(class_names: list[str], classes: list[str] | tuple[str, ...] | str | None) -> list[int]:
+    """Training indices of the requested classes (all when None; a list or ``"a,b"``), in training order."""
+    classes = parse_classes(classes)
     if classes is None:
         return list(range(len(class_names)))
     if not classes:

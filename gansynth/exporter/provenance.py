@@ -12,9 +12,10 @@ import torch
 from gansynth import __version__
 from gansynth.errors import ExportError, GansynthError
 from gansynth.exporter import plan as P
+from gansynth.rundir import MAX_JSON_BYTES, METRICS, RunDir, read_bounded
 
 MANIFEST_SCHEMA = 1
-METRICS_FILE = "metrics.jsonl"  # written by `gansynth evaluate` into the run dir
+METRICS_FILE = METRICS  # written by `gansynth evaluate` into the run dir
 _SNAPSHOT_KEYS = ("fid", "kid", "precision", "recall", "density", "coverage", "label_fidelity", "per_class_fid_mean")
 
 
@@ -59,19 +60,20 @@ def domain_scorer(sampler, progress: bool) -> tuple[Callable, dict]:
 
 def metric_snapshot(sampler) -> dict | None:
     """The latest ``metrics.jsonl`` record of this checkpoint (by sha256, else by kimg), abridged; None if none."""
-    path = sampler.run_dir / METRICS_FILE
-    if not path.is_file():
+    run = RunDir(sampler.run_dir)
+    if not run.exists(METRICS_FILE):
         return None
+    path = run.file(METRICS_FILE)  # untrusted: a regular file inside the run, read bounded
     best = None
-    for line in path.read_text(errors="replace").splitlines():
+    for line in read_bounded(path, MAX_JSON_BYTES).decode(errors="replace").splitlines():
         try:
             record = json.loads(line)
             protocol = record.get("protocol", {})
+            same = protocol.get("checkpoint_sha256") == sampler.checkpoint_sha256 or (
+                protocol.get("checkpoint_sha256") is None and protocol.get("kimg") == sampler.kimg
+            )
         except (ValueError, AttributeError):
             continue
-        same = protocol.get("checkpoint_sha256") == sampler.checkpoint_sha256 or (
-            protocol.get("checkpoint_sha256") is None and protocol.get("kimg") == sampler.kimg
-        )
         if same:
             best = record
     if best is None:

@@ -18,7 +18,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
+import os
+import re
 import unicodedata
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from gansynth import __version__
 from gansynth.errors import ExportError
 from gansynth.exporter.encode import TEMP_MARK, write_atomic
 from gansynth.exporter.plan import ClassPlan, Unit, check_component, file_name
-from gansynth.io import append_jsonl, atomic_write_json
+from gansynth.io import append_jsonl, atomic_write_json, writing
 
 STATE_DIR = ".export"
 COMMAND_FILE = "command.json"
@@ -43,17 +44,27 @@ def prepare_out(out: Path, identity: dict, force: bool, write: bool = True) -> N
 
     A folder holding another command's export is refused unless ``force``, which deletes that export (only the
     files an export writes). A non-empty folder that is not an export is refused unless ``force``, which writes
-    into it and deletes nothing. ``write=False`` only checks (nothing is created or deleted).
+    into it and deletes nothing. ``write=False`` only checks (nothing is created or deleted). The export's own
+    folders (``images/``, ``.export/``) must be real folders: a symbolic link there is refused, so nothing is ever
+    written outside ``out``.
     """
     if out.exists() and not out.is_dir():
         raise ExportError(f"--out {out} is a file", hint="give a folder (it is created when missing)")
+    for name in (IMAGES, STATE_DIR):
+        if (out / name).is_symlink() or ((out / name).exists() and not (out / name).is_dir()):
+            raise ExportError(
+                f"{out / name} is a symbolic link or a file",
+                hint=f"an export writes only real folders under --out: remove {out / name} or choose another --out",
+            )
     if not write:
         if out.is_dir():
             _check_out(out, identity, force, lambda: None)
         return
-    out.mkdir(parents=True, exist_ok=True)
+    with writing(out):
+        out.mkdir(parents=True, exist_ok=True)
     if _check_out(out, identity, force, lambda: remove_export(out)):
-        (out / STATE_DIR).mkdir(exist_ok=True)
+        with writing(out / STATE_DIR):
+            (out / STATE_DIR).mkdir(exist_ok=True)
         atomic_write_json(out / STATE_DIR / COMMAND_FILE, {"identity": identity, "gansynth_version": __version__})
 
 
@@ -83,10 +94,13 @@ def _check_out(out: Path, identity: dict, force: bool, remove) -> bool:
 
 
 def _read_identity(command: Path) -> dict | None:
+    if command.is_symlink():
+        return None
     try:
-        return json.loads(command.read_text())["identity"]
+        identity = json.loads(command.read_text())["identity"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    return identity if isinstance(identity, dict) else None
 
 
 def _diff(old: dict, new: dict) -> str:
@@ -100,15 +114,52 @@ def _diff(old: dict, new: dict) -> str:
 
 
 def remove_export(out: Path) -> None:
-    """Delete what an export writes in ``out`` (images/, metadata.csv, manifest.json, .export/) and nothing else."""
-    for name in (IMAGES, STATE_DIR):
-        path = out / name
-        if path.is_symlink():
-            path.unlink()
-        elif path.is_dir():
-            shutil.rmtree(path)
+    """Delete what an export wrote in ``out`` and nothing else.
+
+    Only files whose names the export scheme gives are deleted: ``images/<folder>/<folder>-<seed>.<ext>`` (and their
+    temp files) in the class folders of the recorded command, metadata.csv, manifest.json and the ``.export/``
+    bookkeeping. Any other file (a user's own) stays, with the folders that hold it.
+    """
+    identity = _read_identity(out / STATE_DIR / COMMAND_FILE)
+    images = out / IMAGES
+    if images.is_dir() and not images.is_symlink():
+        for folder, ext in _export_folders(images, identity):
+            path = images / folder
+            if path.is_symlink() or not path.is_dir():
+                continue
+            name = re.compile(rf"^\.?{re.escape(folder)}-\d+\.({ext})({re.escape(TEMP_MARK)}[\w-]+)?$")
+            for file in path.iterdir():
+                if name.match(file.name) and (file.is_symlink() or file.is_file()):
+                    file.unlink()
+            _remove_if_empty(path)
+        _remove_if_empty(images)
+    state = out / STATE_DIR
+    if state.is_symlink():
+        state.unlink()
+    elif state.is_dir():
+        for file in state.iterdir():
+            ours = file.name == COMMAND_FILE or re.fullmatch(r"journal-\d+-of-\d+\.jsonl", file.name)
+            if ours or TEMP_MARK in file.name:
+                file.unlink()
+        _remove_if_empty(state)
     for name in (METADATA, MANIFEST):
         (out / name).unlink(missing_ok=True)
+
+
+def _export_folders(images: Path, identity: dict | None) -> list[tuple[str, str]]:
+    """(class folder, extension pattern) pairs the recorded command wrote; every folder and format without one."""
+    try:
+        folders = [check_component(str(c[1])) for c in identity["classes"]]
+        return [(f, re.escape(str(identity["format"]))) for f in folders]
+    except (TypeError, KeyError, IndexError, ExportError):
+        return [(p.name, "png|jpg|webp") for p in images.iterdir()]
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:  # not empty: something that is not the export's is in it
+        pass
 
 
 def class_folder(out: Path, folder: str) -> Path:
@@ -120,14 +171,29 @@ def class_folder(out: Path, folder: str) -> Path:
     return path
 
 
-def existing_files(out: Path, folders: list[str]) -> set[str]:
-    """Relative names (``images/<folder>/<file>``) of the complete files already in the class folders."""
-    found = set()
+def existing_files(out: Path, folders: list[str]) -> dict[str, int]:
+    """Relative names (``images/<folder>/<file>``) → sizes of the regular files already in the class folders."""
+    found = {}
     for folder in folders:
         path = out / IMAGES / folder
-        if path.is_dir():
-            found |= {f"{IMAGES}/{folder}/{p.name}" for p in path.iterdir() if not p.name.startswith(".")}
+        if path.is_dir() and not path.is_symlink():
+            with os.scandir(path) as entries:
+                found |= {
+                    f"{IMAGES}/{folder}/{e.name}": e.stat(follow_symlinks=False).st_size
+                    for e in entries
+                    if not e.name.startswith(".") and e.is_file(follow_symlinks=False)
+                }
     return found
+
+
+def unit_on_disk(existing: dict[str, int], names: list[str], record: dict | None) -> bool:
+    """Every file of a journaled unit is on disk at its recorded size (a truncated copy is not trusted)."""
+    if record is None:
+        return False
+    sizes = record.get("sizes")
+    if not isinstance(sizes, list) or len(sizes) != len(names):  # a journal line of an older gansynth
+        return all(name in existing for name in names)
+    return all(existing.get(name) == size for name, size in zip(names, sizes))
 
 
 def remove_temp_files(out: Path, tag: str | None = None) -> None:
@@ -148,9 +214,12 @@ def journal_path(out: Path, shard: tuple[int, int]) -> Path:
     return out / STATE_DIR / f"journal-{shard[0]}-of-{shard[1]}.jsonl"
 
 
-def append_unit(path: Path, unit: Unit, seeds: list[int], drawn: int, passed: int, scores: list[float] | None) -> None:
-    """Record a finished unit (its files are all written) — one fsynced JSON line."""
+def append_unit(
+    path: Path, unit: Unit, seeds: list[int], drawn: int, passed: int, scores: list[float] | None, sizes: list[int]
+) -> None:
+    """Record a finished unit (its files are all written, ``sizes`` bytes each) — one fsynced JSON line."""
     record = {"label": unit.label, "unit": unit.index, "seeds": seeds, "drawn": drawn, "passed": passed}
+    record["sizes"] = sizes
     if scores is not None:
         record["scores"] = [round(s, 6) for s in scores]
     append_jsonl(path, record)
@@ -159,7 +228,9 @@ def append_unit(path: Path, unit: Unit, seeds: list[int], drawn: int, passed: in
 def read_journals(out: Path) -> dict[tuple[int, int], dict]:
     """Finished units of every shard, keyed by ``(label, unit)``; a line torn by a crash is ignored."""
     records: dict[tuple[int, int], dict] = {}
-    for path in sorted((out / STATE_DIR).glob("journal-*.jsonl")):
+    state = out / STATE_DIR
+    journals = [] if state.is_symlink() else sorted(p for p in state.glob("journal-*.jsonl") if not p.is_symlink())
+    for path in journals:
         for line in path.read_text(errors="replace").splitlines():
             try:
                 record = json.loads(line)
@@ -199,11 +270,13 @@ def write_metadata(out: Path, rows: list, filtered: bool, tag: str) -> None:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["file_name", "label", "class_name", "seed", *(["confidence"] if filtered else [])])
     writer.writerows(rows)
-    write_atomic(out / METADATA, buffer.getvalue().encode(), tag, durable=True)
+    with writing(out / METADATA):
+        write_atomic(out / METADATA, buffer.getvalue().encode(), tag, durable=True)
 
 
 def write_manifest(out: Path, manifest: dict, tag: str) -> None:
-    write_atomic(out / MANIFEST, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode(), tag, True)
+    with writing(out / MANIFEST):
+        write_atomic(out / MANIFEST, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode(), tag, True)
 
 
 # --- reading an export back -------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import torch
 from gansynth.data import ImageDataset, cache_root
 from gansynth.data.fingerprint import hash_file
 from gansynth.errors import DataError
-from gansynth.io import atomic_write_json
+from gansynth.io import atomic_write_json, make_dirs
 from gansynth.runtime import Runtime, cpu_runtime
 
 if TYPE_CHECKING:
@@ -137,7 +137,7 @@ def domain_classifier(
     )
     predicted = classifier.predict(dataset.images[test_idx])
     accuracy = float((predicted == dataset.labels[test_idx]).double().mean())
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     classifier.save(path)
     weights_sha256 = hash_file(path.with_name(path.name + ".safetensors"))
     atomic_write_json(  # written last: its presence marks a complete cache entry

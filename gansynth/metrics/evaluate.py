@@ -15,10 +15,10 @@ from pathlib import Path
 
 import torch
 
-from gansynth.data import ImageDataset, load_dataset
+from gansynth.data import ImageDataset, is_builtin, load_dataset
 from gansynth.data.fingerprint import hash_file
 from gansynth.errors import ConfigError, DataError, MetricError
-from gansynth.io import append_jsonl, atomic_write_json
+from gansynth.io import append_jsonl, atomic_write_json, make_dirs
 from gansynth.metrics import formulas
 from gansynth.metrics.domain import domain_classifier
 from gansynth.metrics.extractors import (
@@ -30,11 +30,12 @@ from gansynth.metrics.extractors import (
 )
 from gansynth.metrics.features import create_extractor, extract, real_features
 from gansynth.metrics.score import COLLAPSE_THRESHOLD, check_sizes, score
+from gansynth.rundir import METRICS
 from gansynth.runtime import Runtime, cpu_runtime, make_runtime
 
 EVAL_SEED = 1_000_000_000  # generated image i of each class uses seed EVAL_SEED + i (apart from export's seeds)
 DEFAULT_MIN_SAMPLES, DEFAULT_MAX_SAMPLES = 1_000, 10_000  # default generated count: the real count within these
-METRICS_FILE = "metrics.jsonl"
+METRICS_FILE = METRICS
 
 
 def default_num_samples(num_real: int) -> int:
@@ -284,8 +285,20 @@ def evaluate_sampler(
     return _evaluate(generated, real, choice, feature_extractor, runtime, progress, "the generated set", provenance)
 
 
+SYSTEM_TREES = ("/proc", "/sys", "/dev")  # never scanned as the training data a run's dataset.json names
+
+
 def _run_real(sampler, data: str | Path | None) -> ImageDataset:
+    """The real images: ``data``, or the training data named in the run's dataset.json (untrusted: it must be a
+    built-in name or a folder outside the system trees, and must still match the run's fingerprint)."""
     source = data if data is not None else sampler.dataset_info.get("source")
+    if data is None and not is_builtin(str(source)):
+        resolved = Path(str(source)).resolve()
+        if not resolved.is_dir() or any(resolved.is_relative_to(t) for t in SYSTEM_TREES):
+            raise DataError(
+                f"the run's training data {source} (from its dataset.json) is not a data folder here",
+                hint="pass the real images with --data DIR (or 'digits')",
+            )
     try:
         return load_dataset(source, resolution=sampler.resolution)
     except DataError as exc:
@@ -337,6 +350,8 @@ def evaluate(
         CheckpointError / DataError / ConfigError: a bad run directory, data folder or option.
     """
     check_extractor_name(feature_extractor)
+    if json_out is not None:
+        make_dirs(Path(json_out).parent)  # a read-only --json fails now, not after the evaluation
     runtime = make_runtime(device, "fp32", compile=False)
     if generated is not None and checkpoint != "latest":
         raise ConfigError(
@@ -356,10 +371,10 @@ def evaluate(
                 f"the run's training data {real.source} changed since training (fingerprint differs); the "
                 "reference is the folder as it is now"
             )
-        append_jsonl(sampler.run_dir / METRICS_FILE, record)
-    if json_out is not None:
-        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
+    if json_out is not None:  # first: a --json that cannot be written leaves metrics.jsonl as it was
         atomic_write_json(json_out, record)
+    if generated is None:
+        append_jsonl(sampler.run_dir / METRICS_FILE, record)
     return record
 
 

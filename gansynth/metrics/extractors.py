@@ -22,7 +22,7 @@ from torch_fidelity.feature_extractor_clip import FeatureExtractorCLIP
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
-from gansynth.errors import MetricError
+from gansynth.errors import MetricError, first_line
 from gansynth.registry import Registry
 
 INCEPTION_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's file name
@@ -128,7 +128,7 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure means the file is not a usable state_dict
         raise MetricError(
-            f"{path} is not a readable weights file ({str(exc).splitlines()[0][:200]})",
+            f"{path} is not a readable weights file ({first_line(exc)})",
             hint="pass a state_dict saved with torch.save(module.state_dict(), path) or a .safetensors file",
         ) from None
     for key in ("state_dict", "model", "teacher"):  # common checkpoint wrappers
@@ -141,7 +141,7 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
 
 def _fit_error(path: object, network: str, exc: Exception) -> MetricError:
     return MetricError(
-        f"weights file {path} does not fit the {network} network ({str(exc).splitlines()[0][:200]})",
+        f"weights file {path} does not fit the {network} network ({first_line(exc)})",
         hint="pass the weights file that belongs to this feature extractor",
     )
 

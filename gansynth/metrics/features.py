@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save
 from torch_fidelity.utils import create_feature_extractor
 
 from gansynth.data import ImageDataset, cache_root
-from gansynth.io import atomic_write_bytes
+from gansynth.io import atomic_write_bytes, make_dirs
 from gansynth.metrics.extractors import ExtractorSpec
 from gansynth.runtime import Runtime
 
@@ -127,7 +127,7 @@ def real_features(
     neighbours = neighbours_fn(features) if neighbours_fn is not None else None
     if neighbours is not None:
         tensors["neighbours"] = neighbours.contiguous()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     atomic_write_bytes(path, save(tensors))
     return features, neighbours
 

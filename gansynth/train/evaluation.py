@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gansynth.io import append_jsonl
+from gansynth.rundir import METRICS
 from gansynth.sampler import Sampler
 from gansynth.train.ema import standing_statistics
 from gansynth.train.state import STANDING_STATS_SEED
@@ -38,5 +39,5 @@ def evaluate_during_fit(trainer: Trainer) -> dict:
         sampler, dataset, config.eval.num_samples, config.eval.feature_extractor, runtime=trainer.runtime
     )
     record = {"kimg": round(trainer.kimg, 3), **record}
-    append_jsonl(trainer.run_dir / "metrics.jsonl", record)
+    append_jsonl(trainer.run_dir / METRICS, record)
     return record

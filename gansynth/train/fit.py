@@ -10,6 +10,7 @@ from typing import Any
 from rich.console import Console
 
 from gansynth.checkpoint import (
+    CONFIG,
     DATASET,
     RUNS_ROOT,
     has_snapshot,
@@ -17,7 +18,6 @@ from gansynth.checkpoint import (
     load_train_state,
     new_run_dir,
     read_config,
-    read_json,
     recover,
     runs_named,
     write_run_header,
@@ -26,6 +26,7 @@ from gansynth.config import SMALL_DATASET, Config, build_config
 from gansynth.data import ImageDataset, describe_skipped, is_builtin, load_dataset
 from gansynth.errors import CheckpointError, ConfigError
 from gansynth.io import atomic_write_text
+from gansynth.rundir import LOG, METRICS, SAMPLES, RunDir, read_bounded
 from gansynth.runtime import Runtime, make_runtime
 from gansynth.train.trainer import FitResult, Trainer
 
@@ -44,6 +45,7 @@ OPTION_KEYS = {
     "compile": "runtime.compile",
     "eval_kimg": "eval.every_kimg",
 }
+MAX_LOG_BYTES = 1 << 30  # log.jsonl: ~200 bytes a tick
 COMPATIBLE_SECTIONS = ("model", "data")  # must match to resume; train.loss too
 
 
@@ -87,8 +89,11 @@ def _choose_run_dir(out: Path | None, name: str, resume: bool, runs_root: Path) 
         if out.exists() and not out.is_dir():
             raise ConfigError(f"--out {out} is a file", hint="give a directory path for the run")
         if resume and not (is_run_dir(out) and has_snapshot(out)):
-            raise CheckpointError(f"--resume: {out} holds no run with a snapshot", hint="drop --resume to start it")
-        if not resume and out.is_dir() and any(out.iterdir()):
+            raise CheckpointError(
+                f"--resume: {out} holds no run with a snapshot",
+                hint="drop --resume to start it (a run that stopped before its first snapshot starts again)",
+            )
+        if not resume and out.is_dir() and not _restartable(out) and any(out.iterdir()):
             raise ConfigError(
                 f"--out {out} already exists and is not empty",
                 hint="add --resume to continue that run, or choose another --out",
@@ -103,6 +108,14 @@ def _choose_run_dir(out: Path | None, name: str, resume: bool, runs_root: Path) 
             )
         return found[0]
     return new_run_dir(name, runs_root)
+
+
+HEADER_ONLY = {CONFIG, DATASET, LOG, METRICS, SAMPLES}  # what a run holds before its first snapshot
+
+
+def _restartable(out: Path) -> bool:
+    """A run that stopped before its first snapshot (only its header, log and grids): fit may start it again."""
+    return is_run_dir(out) and not has_snapshot(out) and all(p.name in HEADER_ONLY for p in out.iterdir())
 
 
 def fit(
@@ -160,22 +173,49 @@ def fit(
             "wgan-gp is not supported under torchrun (the gradient penalty needs double backward)",
             hint="use --loss hinge for multi-process training",
         )
+    check_memory(config, dataset, runtime)
     if not runtime.is_main:
         console = Console(stderr=True, quiet=True)
     _announce(console, dataset, config, run_dir, runtime, resume, chosen)
     # built before anything is written: what only the networks can tell (e.g. a model.attention no stage has) fails
     trainer = Trainer(config, dataset, runtime, run_dir, evaluator=_evaluator(config))
     if runtime.is_main:
+        if not resume and _restartable(run_dir):  # started again: the stopped attempt's log is not this run's
+            (run_dir / LOG).unlink(missing_ok=True)
         write_run_header(run_dir, config.to_dict(), dataset.info())
     runtime.barrier()
     if snapshot is not None:
         trainer.restore(*snapshot)
         if runtime.is_main:
-            _truncate_log(run_dir / "log.jsonl", trainer.kimg)
+            _truncate_log(run_dir, trainer.kimg)
         console.print(f"resumed {run_dir} at kimg {trainer.kimg:.3f} (step {trainer.step})")
     result = trainer.train(progress=progress)
     console.print(f"{result.status}: {run_dir} at kimg {result.kimg:.3f}, {result.images_per_second:.0f} img/s")
     return result
+
+
+ACTIVATION_FACTOR = 4  # float32 activations kept per pixel and channel of G + D (a low estimate of fwd + bwd)
+
+
+def check_memory(config: Config, dataset: ImageDataset, runtime: Runtime) -> None:
+    """Refuse a batch whose activations alone cannot fit on the device — before anything is allocated or written.
+
+    The estimate is low on purpose (batch × pixels × (g_width + d_width) × 4 float32 values): it only stops sizes
+    that cannot work (``--batch-size 100000000``), never a size that might.
+    """
+    from gansynth.runtime import available_memory
+
+    m, t = config.model, config.train
+    pixels = dataset.resolution**2
+    needed = t.batch_size * pixels * (m.g_width + m.d_width) * ACTIVATION_FACTOR * 4
+    free = available_memory(runtime.device)
+    if free is not None and needed > free:
+        fits = max(1, t.batch_size * free // needed)
+        raise ConfigError(
+            f"--batch-size {t.batch_size} needs at least {needed / 2**30:.1f} GiB on {runtime.device} "
+            f"for activations alone; {free / 2**30:.1f} GiB are free",
+            hint=f"use a batch size below {fits} (e.g. --batch-size {min(64, fits)}), or smaller model widths",
+        )
 
 
 def LOSSES_WITH_GP(config: Config) -> bool:  # noqa: N802 - reads as a predicate over the registry
@@ -187,7 +227,7 @@ def LOSSES_WITH_GP(config: Config) -> bool:  # noqa: N802 - reads as a predicate
 def _resume_config(run_dir: Path, dataset: ImageDataset, recipe, mapped: dict, overrides) -> Config:
     recover(run_dir)
     saved = Config.from_dict(read_config(run_dir))
-    info = read_json(run_dir / DATASET)
+    info = RunDir(run_dir).dataset()
     if info.get("fingerprint") != dataset.fingerprint:
         raise CheckpointError(
             f"--resume: {run_dir} was trained on different data ({info.get('source')}, "
@@ -206,11 +246,13 @@ def _resume_config(run_dir: Path, dataset: ImageDataset, recipe, mapped: dict, o
     return new
 
 
-def _truncate_log(path: Path, kimg: float) -> None:
+def _truncate_log(run_dir: Path, kimg: float) -> None:
     """Drop log lines written after the snapshot being resumed (they are about to be redone)."""
-    if not path.exists():
+    run = RunDir(run_dir)
+    if not run.exists(LOG):
         return
-    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    path = run.file(LOG)
+    lines = [ln for ln in read_bounded(path, MAX_LOG_BYTES).decode(errors="replace").splitlines() if ln.strip()]
     kept = [ln for ln in lines if _kimg_of(ln) <= kimg + 1e-9]
     if len(kept) != len(lines):
         atomic_write_text(path, "".join(ln + "\n" for ln in kept))

@@ -14,11 +14,12 @@ from gansynth.checkpoint import (
     DISCRIMINATOR,
     GENERATOR,
     GENERATOR_EMA,
+    SAMPLES,
     save_snapshot,
     tensor_bytes,
 )
-from gansynth.errors import CheckpointError
-from gansynth.io import atomic_write_bytes, atomic_write_json
+from gansynth.errors import CheckpointError, first_line
+from gansynth.io import atomic_write_bytes, atomic_write_json, make_dirs
 from gansynth.sampler import seed_noise, to_uint8
 from gansynth.train.ema import standing_statistics
 
@@ -60,7 +61,7 @@ def restore_state(trainer: Trainer, state: dict, networks: dict[str, dict[str, t
         trainer.opt_d.load_state_dict(state["optimizer_d"])
     except (KeyError, RuntimeError, ValueError) as exc:
         raise CheckpointError(
-            f"the snapshot in {trainer.run_dir} does not fit this config ({str(exc).splitlines()[0]})",
+            f"the snapshot in {trainer.run_dir} does not fit this config ({first_line(exc)})",
             hint="resume with the run's own settings, or start a new run without --resume",
         ) from None
     if state.get("scaler"):
@@ -122,16 +123,14 @@ def encode_png(image: torch.Tensor) -> bytes:
 
 
 def write_grid(trainer: Trainer) -> None:
-    folder = trainer.run_dir / "samples"
-    folder.mkdir(exist_ok=True)
+    folder = make_dirs(trainer.run_dir / SAMPLES)
     grid = sample_grid(trainer.ema, trainer.dataset.num_classes, trainer.config.model.z_dim, trainer.runtime.device)
     atomic_write_bytes(folder / f"grid-{trainer.kimg:09.3f}.png", encode_png(grid))
 
 
 def save_best(trainer: Trainer, record: dict) -> None:
     """Keep the EMA generator with the lowest FID so far as ``best/`` (weights + the metrics record)."""
-    folder = trainer.run_dir / BEST_DIR
-    folder.mkdir(exist_ok=True)
+    folder = make_dirs(trainer.run_dir / BEST_DIR)
     standing_statistics(
         trainer.ema,
         trainer.dataset.num_classes,

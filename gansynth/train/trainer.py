@@ -18,6 +18,7 @@ from gansynth.data import ImageDataset
 from gansynth.errors import TrainingError
 from gansynth.io import append_jsonl
 from gansynth.nn import build_networks
+from gansynth.rundir import LOG
 from gansynth.runtime import Runtime, seed_everything
 from gansynth.train.augment import parse_policy
 from gansynth.train.ema import make_ema, update_ema
@@ -276,7 +277,7 @@ class Trainer:
             "skipped_steps": self.skipped_steps,
         }
         if self.runtime.is_main:
-            append_jsonl(self.run_dir / "log.jsonl", record)
+            append_jsonl(self.run_dir / LOG, record)
         if max_bad_run >= self.config.train.max_bad_steps:
             raise TrainingError(
                 f"losses were not finite for {max_bad_run} consecutive steps at kimg {self.kimg:.1f}; "
