@@ -124,13 +124,11 @@ MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485  # Pillow's decompression-bomb
 def _probe(path: Path) -> tuple[bool, int] | str:
     """(is grayscale, shorter side) from the header, or why the file cannot be used."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                width, height = img.size
-                if width * height > MAX_PIXELS:
-                    return f"too large ({width}×{height} px; at most {MAX_PIXELS:,} px are decoded)"
-                return img.mode in _GRAY_MODES, min(img.size)
+        with Image.open(path) as img:
+            width, height = img.size
+            if width * height > MAX_PIXELS:
+                return f"too large ({width}×{height} px; at most {MAX_PIXELS:,} px are decoded)"
+            return img.mode in _GRAY_MODES, min(img.size)
     except Image.DecompressionBombError:
         return f"too large (over {2 * MAX_PIXELS:,} px)"
     except Exception:  # noqa: BLE001 - any decoder failure means "unreadable"
@@ -176,12 +174,10 @@ def resize_center_crop(img: Image.Image, resolution: int) -> Image.Image:
 def _decode(path: Path, channels: int, resolution: int) -> np.ndarray | None:
     """``[C, R, R]`` uint8, or None when the file is unreadable or truncated."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(path) as img:
-                img.load()
-                upright = ImageOps.exif_transpose(img)  # phone photos: apply the EXIF orientation
-                out = resize_center_crop(_to_mode(upright, channels), resolution)
+        with Image.open(path) as img:
+            img.load()
+            upright = ImageOps.exif_transpose(img)  # phone photos: apply the EXIF orientation
+            out = resize_center_crop(_to_mode(upright, channels), resolution)
     except Exception:  # noqa: BLE001 - any decoder failure means "unreadable"
         return None
     arr = np.asarray(out, dtype=np.uint8)
@@ -209,6 +205,14 @@ def decode_folder(
     """
     workers = min(8, os.cpu_count() or 1)
     paths = [scan.root / rel for rel, _ in scan.files]
+    # The warning filter is process-wide, so it is set once around both pools, not inside the worker threads
+    # (entering and leaving catch_warnings in concurrent threads restores filters under each other's feet).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _decode_all(scan, paths, workers, resolution, allowed)
+
+
+def _decode_all(scan: FolderScan, paths: list[Path], workers: int, resolution: int | None, allowed: tuple[int, ...]):
     with ThreadPoolExecutor(workers) as pool:
         reasons = list(pool.map(_probe, paths))
     probes = [p if isinstance(p, tuple) else None for p in reasons]
