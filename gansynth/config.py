@@ -75,6 +75,8 @@ class TrainConfig:
     ema_start_kimg: float = 0.0  # copy weights instead of averaging before this point
     acgan_weight: float = 1.0  # class-loss weight for acgan conditioning
     gp_weight: float = 10.0  # gradient penalty weight (losses that use one)
+    lecam_weight: float = 0.0  # LeCam regularization of D (Tseng et al. 2021; ~0.3 on small data); 0: off
+    lecam_decay: float = 0.99  # EMA decay of D's mean real/fake outputs, the LeCam anchors
     tick_kimg: float = 4.0  # log/progress interval
     snapshot_kimg: float = 50.0  # checkpoint + sample grid interval
     seed: int = 0
@@ -87,7 +89,8 @@ class TrainConfig:
             _check(getattr(self, key) >= 1, f"train.{key}", getattr(self, key), ">= 1")
         _check(self.batch_size <= MAX_BATCH, "train.batch_size", self.batch_size, f"<= {MAX_BATCH}")
         _check(0 <= self.seed < MAX_SEED, "train.seed", self.seed, "an integer in [0, 2^53)")
-        for key in ("ema_kimg", "ema_start_kimg", "acgan_weight", "gp_weight"):
+        _check(0 <= self.lecam_decay < 1, "train.lecam_decay", self.lecam_decay, "in [0, 1)")
+        for key in ("ema_kimg", "ema_start_kimg", "acgan_weight", "gp_weight", "lecam_weight"):
             _check(0 <= getattr(self, key) < math.inf, f"train.{key}", getattr(self, key), "a finite number >= 0")
         for key in ("g_betas", "d_betas"):
             betas = getattr(self, key)
@@ -134,6 +137,27 @@ class EvalConfig:
         _check(10 <= self.num_samples <= 1_000_000, "eval.num_samples", self.num_samples, "in [10, 1 000 000]")
 
 
+PLAN_SOURCES = ("default", "given", "budget")
+
+
+@dataclass(frozen=True)
+class PlanConfig:
+    """How the training length and widths were decided — written by ``fit`` (see gansynth/train/plan.py), kept in
+    config.json so that a run is reproducible from its config and ``--resume`` continues the same plan."""
+
+    source: str = "default"  # default: the default length; given: --kimg/recipe/--set; budget: planned for a budget
+    budget_s: float = 0.0  # the budget planned for (0: none)
+    img_per_s: float = 0.0  # the calibrated throughput of the chosen widths
+    expected_s: float = 0.0  # the expected wall time, calibration included
+    threads: int = 0  # CPU threads the plan chose (0: torch's default)
+
+    def __post_init__(self) -> None:
+        _check(self.source in PLAN_SOURCES, "plan.source", self.source, " | ".join(PLAN_SOURCES))
+        for key in ("budget_s", "img_per_s", "expected_s"):
+            _check(0 <= getattr(self, key) < math.inf, f"plan.{key}", getattr(self, key), "a finite number >= 0")
+        _check(0 <= self.threads <= 4096, "plan.threads", self.threads, "in [0, 4096]")
+
+
 @dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
@@ -142,6 +166,7 @@ class Config:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    plan: PlanConfig = field(default_factory=PlanConfig)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return dataclasses.asdict(self)

@@ -157,13 +157,17 @@ def _shown(value: Any) -> str:
 
 
 MAX_CLASSES = 100_000
+MAX_OUTPUT_SIZE = 4096  # px: the largest side sample/export resize generated images to
 DATASET_FIELDS: dict[str, Callable[[Any], bool]] = {
-    "class_names": lambda v: isinstance(v, list)
-    and 0 < len(v) <= MAX_CLASSES
-    and all(isinstance(n, str) and n for n in v)
-    and len(set(v)) == len(v),
+    "class_names": lambda v: (
+        isinstance(v, list)
+        and 0 < len(v) <= MAX_CLASSES
+        and all(isinstance(n, str) and n for n in v)
+        and len(set(v)) == len(v)
+    ),
     "counts": lambda v: isinstance(v, dict) and all(isinstance(k, str) and is_int(c) for k, c in v.items()),
     "resolution": lambda v: is_int(v, 4, 1024),
+    "native_size": lambda v: v is None or is_int(v, 1, MAX_OUTPUT_SIZE),
     "channels": lambda v: v in (1, 3) and not isinstance(v, bool),
     "num_images": lambda v: is_int(v),
     "source": lambda v: isinstance(v, str),
@@ -171,8 +175,10 @@ DATASET_FIELDS: dict[str, Callable[[Any], bool]] = {
     "name": lambda v: isinstance(v, str),
 }
 SNAPSHOT_FIELDS: dict[str, Callable[[Any], bool]] = {
-    "files": lambda v: isinstance(v, dict)
-    and all(k in SNAPSHOT_FILES and isinstance(d, str) and SHA256.match(d) for k, d in v.items()),
+    "files": lambda v: (
+        isinstance(v, dict)
+        and all(k in SNAPSHOT_FILES and isinstance(d, str) and SHA256.match(d) for k, d in v.items())
+    ),
     "step": lambda v: v is None or is_int(v),
     "kimg": lambda v: v is None or is_number(v),
     "schema_version": lambda v: is_int(v),

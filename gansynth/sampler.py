@@ -42,6 +42,31 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
     return images.float().div_(127.5).sub_(1.0)
 
 
+def resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 ``[N, C, H, W]`` → uint8 ``[N, C, size, size]``, antialiased (bilinear); unchanged at the same size.
+
+    The one resize of generated images to the output size: ``sample``, ``export`` and ``SyntheticDataset`` apply it
+    to the same uint8 network output, so their bytes agree.
+    """
+    if tuple(images.shape[-2:]) == (size, size) or images.shape[0] == 0:
+        return images if images.shape[0] else images.new_zeros(*images.shape[:2], size, size)
+    x = torch.nn.functional.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True)
+    return x.round_().clamp_(0, 255).to(torch.uint8).contiguous()
+
+
+def check_size(size: int | None) -> None:
+    """Raise ConfigError unless ``size`` is None or an integer side in [4, MAX_OUTPUT_SIZE]."""
+    from gansynth.rundir import MAX_OUTPUT_SIZE
+
+    if size is None:
+        return
+    if isinstance(size, bool) or not isinstance(size, int) or not 4 <= size <= MAX_OUTPUT_SIZE:
+        raise ConfigError(
+            f"size = {size!r} is out of range",
+            hint=f"size is the side of the written images in px, an integer in [4, {MAX_OUTPUT_SIZE}]",
+        )
+
+
 def seed_noise(seeds: Sequence[int], z_dim: int, truncation: float | None = None) -> torch.Tensor:
     """``[N, z_dim]`` standard normal noise, row i drawn from its own CPU generator seeded with ``seeds[i]``.
 
@@ -127,6 +152,12 @@ class Sampler:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def native_size(self) -> int:
+        """The side images are written at by default: the real images' own size when they all share one square
+        size (a 28 px folder trained at 32 px gives 28 px images), else the trained resolution."""
+        return int(self.dataset_info.get("native_size") or self.resolution)
+
     def class_index(self, name: str) -> int:
         """Label index of a class name (ConfigError listing the classes otherwise)."""
         if name not in self.class_names:
@@ -142,8 +173,9 @@ class Sampler:
         seeds: Sequence[int] | torch.Tensor,
         truncation: float | None = None,
         batch_size: int = DEFAULT_BATCH,
+        size: int | None = None,
     ) -> torch.Tensor:
-        """Images for explicit (label, seed) pairs: uint8 ``[N, C, H, W]`` on the CPU.
+        """Images for explicit (label, seed) pairs: uint8 ``[N, C, size, size]`` on the CPU.
 
         The network only ever sees batches of exactly ``batch_size`` rows: the last, partial batch is padded by
         repeating its last row, and the padding is dropped. Since a row's result depends on the batch shape but not
@@ -156,7 +188,11 @@ class Sampler:
             seeds: noise seed per image ``[N]``.
             truncation: truncation ψ (None: none).
             batch_size: rows per forward pass (1: each image alone, no padding).
+            size: side of the returned images (None: :attr:`native_size`; :attr:`resolution` for the network's own
+                output); the network's uint8 output is resized with :func:`resize`.
         """
+        check_size(size)
+        size = self.native_size if size is None else size
         labels, seeds = as_index_tensor(labels, "labels"), as_index_tensor(seeds, "seeds")
         if labels.numel() != seeds.numel():
             raise ConfigError("labels and seeds must have the same length", hint="one seed per label")
@@ -177,24 +213,30 @@ class Sampler:
             rows, pad = y.numel(), batch_size - y.numel()
             if pad:  # fixed shape: repeat the last row; its copies are dropped below
                 z, y = torch.cat([z, z[-1:].expand(pad, -1)]), torch.cat([y, y[-1:].expand(pad)])
-            out.append(to_uint8(self.generator(z.to(self.device), y.to(self.device)))[:rows])
+            out.append(resize(to_uint8(self.generator(z.to(self.device), y.to(self.device)))[:rows], size))
         if not out:
-            return torch.zeros(0, self.channels, self.resolution, self.resolution, dtype=torch.uint8)
+            return torch.zeros(0, self.channels, size, size, dtype=torch.uint8)
         return torch.cat(out)
 
     def generate(
-        self, class_index: int, n: int, seed: int = 0, truncation: float | None = None, batch_size: int = DEFAULT_BATCH
+        self,
+        class_index: int,
+        n: int,
+        seed: int = 0,
+        truncation: float | None = None,
+        batch_size: int = DEFAULT_BATCH,
+        size: int | None = None,
     ) -> torch.Tensor:
-        """``n`` images of one class from seeds ``seed, seed+1, ...``: uint8 ``[n, C, H, W]``.
+        """``n`` images of one class from seeds ``seed, seed+1, ...``: uint8 ``[n, C, size, size]``.
 
-        Image i is the same for any ``n`` (see :meth:`generate_seeds`).
+        Image i is the same for any ``n`` (see :meth:`generate_seeds`); ``size`` None gives :attr:`native_size`.
         """
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ConfigError(f"n = {n!r} is out of range", hint="n is the number of images, an integer >= 0")
         if isinstance(class_index, bool) or not isinstance(class_index, int):
             raise ConfigError(f"class_index {class_index!r} is not an integer", hint="use sampler.class_index(name)")
         check_seeds(seed, n)
-        return self.generate_seeds([class_index] * n, range(seed, seed + n), truncation, batch_size)
+        return self.generate_seeds([class_index] * n, range(seed, seed + n), truncation, batch_size, size)
 
 
 def load_sampler(

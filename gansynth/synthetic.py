@@ -17,7 +17,7 @@ from gansynth.errors import ConfigError
 from gansynth.exporter.plan import CHUNK, read_class_names, sample_seed, select_classes
 from gansynth.rundir import RunDir
 from gansynth.runtime import as_device
-from gansynth.sampler import check_seeds, check_truncation
+from gansynth.sampler import check_seeds, check_size, check_truncation
 
 CACHE_BYTES = 256 << 20  # generated units kept per process: 256 MiB is ~87 000 RGB images at 32 px
 
@@ -58,6 +58,7 @@ class SyntheticDataset(Dataset):
             item with no cache (False, for datasets far larger than the cache); see above.
         cache_bytes: memory for generated units per process (``exact=True``); 0 keeps only the last unit.
         checkpoint: ``latest`` or ``best`` (as ``gansynth export --checkpoint``).
+        size: side of the images in px (None: the real images' native size, as ``gansynth export``).
 
     Attributes:
         classes: every training class name, index = label (as ``ImageFolder.classes`` of the training data).
@@ -78,11 +79,14 @@ class SyntheticDataset(Dataset):
         exact: bool = True,
         cache_bytes: int = CACHE_BYTES,
         checkpoint: str = "latest",
+        size: int | None = None,
     ) -> None:
         if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
             raise ConfigError(f"per_class = {per_class!r} is out of range", hint="per_class must be >= 1")
         check_seeds(seed, what="seed")
         check_truncation(truncation)
+        check_size(size)
+        self.size = size
         as_device(device)
         if not isinstance(exact, bool):
             raise ConfigError(f"exact = {exact!r} is not a bool", hint="exact=True (export pixels) or exact=False")
@@ -120,13 +124,13 @@ class SyntheticDataset(Dataset):
         if self._pid != os.getpid():
             self._cache.clear()  # a forked DataLoader worker: its own generator and cache
         if not self.exact:
-            return self._generator().generate_seeds([label], [seed], self.truncation, batch_size=1)[0]
+            return self._generator().generate_seeds([label], [seed], self.truncation, 1, self.size)[0]
         slot = seed - sample_seed(self.seed, label, 0)
         key = (label, slot // CHUNK)  # the export unit: slots [g·CHUNK, min((g+1)·CHUNK, per_class))
         if key not in self._cache:
             start = key[1] * CHUNK
             seeds = [sample_seed(self.seed, label, n) for n in range(start, min(start + CHUNK, self.per_class))]
-            images = self._generator().generate_seeds([label] * len(seeds), seeds, self.truncation, batch_size=CHUNK)
+            images = self._generator().generate_seeds([label] * len(seeds), seeds, self.truncation, CHUNK, self.size)
             self._cache[key] = images
             while len(self._cache) > 1 and sum(x.numel() for x in self._cache.values()) > self.cache_bytes:
                 self._cache.popitem(last=False)

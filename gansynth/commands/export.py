@@ -39,6 +39,9 @@ def export_command(
     checkpoint: Annotated[
         str, typer.Option(help="latest (last snapshot) or best (lowest FID of the evaluations during fit).")
     ] = "latest",
+    size: Annotated[
+        int | None, typer.Option(help="Side of the written images in px (default: the real images' size).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Write exactly N images per class (or a top-up to balance the real data), deterministic and resumable."""
@@ -70,6 +73,7 @@ def export_command(
             progress=not quiet,
             command_line=_command_line(locals()),
             checkpoint=checkpoint,
+            size=size,
         )
     except KeyboardInterrupt:
         typer.echo("interrupted; rerun the same command to resume (finished files are kept)", err=True)
@@ -110,7 +114,8 @@ def _command_line(args: dict) -> str:
     """The canonical command: every option that differs from its default, in a fixed order."""
     parts = ["gansynth", "export"] + ([str(args["run"])] if args["run"] is not None else [])
     defaults = {"seed": 0, "format": "png", "force": False, "device": "auto", "quiet": False, "checkpoint": "latest"}
-    keys = ("per_class", "out", "seed", "classes", "balance_to", "truncation", "min_confidence", "format", "checkpoint")
+    keys = ("per_class", "out", "seed", "classes", "balance_to", "truncation", "min_confidence", "format")
+    keys += ("checkpoint", "size")
     for key in keys:
         value = args[key]
         if value is not None and value != defaults.get(key):

@@ -21,6 +21,10 @@ def fit_command(
         int | None, typer.Option(help=f"Pixels: {', '.join(map(str, RESOLUTIONS))} (default: chosen from the data).")
     ] = None,
     kimg: Annotated[float | None, typer.Option(min=0.001, help="Training length, thousands of real images.")] = None,
+    budget: Annotated[
+        str | None,
+        typer.Option(help="Plan widths and length for this wall time: 20m, 2h, 1h30m (default on CPU: 15m)."),
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Global batch size.")] = None,
     snapshot_kimg: Annotated[float | None, typer.Option(min=0.001, help="Snapshot interval in kimg.")] = None,
     eval_kimg: Annotated[float | None, typer.Option(min=0.0, help="Evaluate every N kimg (0: never).")] = None,
@@ -47,6 +51,7 @@ def fit_command(
         resume=resume,
         overrides=set_ or [],
         progress=not quiet,
+        budget=budget,
         arch=arch,
         conditioning=conditioning,
         loss=loss,

@@ -19,6 +19,7 @@ def sample_command(
     checkpoint: Annotated[
         str, typer.Option(help="latest (last snapshot) or best (lowest FID of the evaluations during fit).")
     ] = "latest",
+    size: Annotated[int | None, typer.Option(help="Side of each image in px (default: the real images' size).")] = None,
 ) -> None:
     """Write an n-image grid of one class (image i is the sample of seed ``seed + i``)."""
     from gansynth.errors import ConfigError
@@ -29,7 +30,7 @@ def sample_command(
     if out.is_dir():
         raise ConfigError(f"--out {out} is a directory", hint="give a .png file path")
     sampler = load_sampler(run, checkpoint=checkpoint)
-    images = sampler.generate(sampler.class_index(class_name), n, seed=seed, truncation=truncation)
+    images = sampler.generate(sampler.class_index(class_name), n, seed=seed, truncation=truncation, size=size)
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
     c, h, w = images.shape[1:]

@@ -24,6 +24,8 @@ class ImageDataset:
         fingerprint: sha256 of the source content (file paths and bytes, or built-in arrays).
         files: relative file path of each image (None for built-in data).
         skipped: ``(relative path, reason)`` for every file that was not used.
+        native_size: the side of the source images when they all share one square size (None: mixed sizes, or a
+            built-in set); what ``sample``/``export``/``SyntheticDataset`` write by default.
     """
 
     name: str
@@ -34,6 +36,7 @@ class ImageDataset:
     fingerprint: str
     files: list[str] | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    native_size: int | None = None
 
     @property
     def resolution(self) -> int:
@@ -68,6 +71,7 @@ class ImageDataset:
             class_names=list(self.class_names),
             fingerprint=hash_tensor(idx, prefix=self.fingerprint),
             files=None if self.files is None else [self.files[i] for i in idx.tolist()],
+            native_size=self.native_size,
         )
 
     def info(self) -> dict:
@@ -79,6 +83,7 @@ class ImageDataset:
             "counts": dict(zip(self.class_names, self.counts)),
             "num_images": len(self),
             "resolution": self.resolution,
+            "native_size": self.native_size,
             "channels": self.channels,
             "fingerprint": self.fingerprint,
             "skipped": len(self.skipped),

@@ -121,14 +121,14 @@ def fingerprint_files(scan: FolderScan) -> str:
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485  # Pillow's decompression-bomb limit (~9 459² px)
 
 
-def _probe(path: Path) -> tuple[bool, int] | str:
-    """(is grayscale, shorter side) from the header, or why the file cannot be used."""
+def _probe(path: Path) -> tuple[bool, int, int] | str:
+    """(is grayscale, width, height) from the header, or why the file cannot be used."""
     try:
         with Image.open(path) as img:
             width, height = img.size
             if width * height > MAX_PIXELS:
                 return f"too large ({width}×{height} px; at most {MAX_PIXELS:,} px are decoded)"
-            return img.mode in _GRAY_MODES, min(img.size)
+            return img.mode in _GRAY_MODES, width, height
     except Image.DecompressionBombError:
         return f"too large (over {2 * MAX_PIXELS:,} px)"
     except Exception:  # noqa: BLE001 - any decoder failure means "unreadable"
@@ -185,20 +185,30 @@ def _decode(path: Path, channels: int, resolution: int) -> np.ndarray | None:
 
 
 def choose_resolution(shorter_sides: list[int], allowed: tuple[int, ...]) -> int:
-    """The largest allowed resolution not above the median shorter side (the smallest allowed one at least)."""
+    """The smallest allowed resolution not below the median shorter side (the largest allowed one at most): detail
+    is kept (28 px images train at 32 px, not 16), and the output is resized back to the native size."""
     median = int(np.median(shorter_sides))
-    fitting = [r for r in allowed if r <= median]
-    return max(fitting) if fitting else min(allowed)
+    covering = [r for r in allowed if r >= median]
+    return min(covering) if covering else max(allowed)
+
+
+def native_size(sizes: list[tuple[int, int]]) -> int | None:
+    """The side of the images when every one of them is the same square size, else None."""
+    unique = set(sizes)
+    if len(unique) != 1:
+        return None
+    width, height = unique.pop()
+    return width if width == height else None
 
 
 def decode_folder(
     scan: FolderScan, resolution: int | None, allowed: tuple[int, ...]
-) -> tuple[torch.Tensor, torch.Tensor, list[str], list[tuple[str, str]], int]:
+) -> tuple[torch.Tensor, torch.Tensor, list[str], list[tuple[str, str]], int, int | None]:
     """Decode every candidate file.
 
     Returns:
         images ``[N, C, R, R]`` uint8, labels ``[N]``, relative paths of the kept files, skipped files with reasons,
-        and the resolution used.
+        the resolution used, and the native size (:func:`native_size` of the kept images).
 
     Raises:
         DataError: listing every class without a readable image, or every file being unreadable.
@@ -217,14 +227,14 @@ def _decode_all(scan: FolderScan, paths: list[Path], workers: int, resolution: i
         reasons = list(pool.map(_probe, paths))
     probes = [p if isinstance(p, tuple) else None for p in reasons]
     readable = [p for p in probes if p is not None]
-    channels = 1 if readable and all(gray for gray, _ in readable) else 3
+    channels = 1 if readable and all(gray for gray, _, _ in readable) else 3
     if resolution is None:
-        resolution = choose_resolution([side for _, side in readable] or [min(allowed)], allowed)
+        resolution = choose_resolution([min(w, h) for _, w, h in readable] or [min(allowed)], allowed)
     keep = [i for i, p in enumerate(probes) if p is not None]
     with ThreadPoolExecutor(workers) as pool:
         arrays = list(pool.map(lambda i: _decode(paths[i], channels, resolution), keep))
     skipped = list(scan.skipped)
-    kept_files, kept_arrays, labels = [], [], []
+    kept_files, kept_arrays, labels, sizes = [], [], [], []
     bad = {i for i, p in enumerate(probes) if p is None}
     for i, arr in zip(keep, arrays):
         if arr is None:
@@ -233,13 +243,14 @@ def _decode_all(scan: FolderScan, paths: list[Path], workers: int, resolution: i
             kept_files.append(scan.files[i][0])
             kept_arrays.append(arr)
             labels.append(scan.files[i][1])
+            sizes.append(probes[i][1:])
     skipped += [
         (scan.files[i][0], reasons[i] if isinstance(reasons[i], str) else "unreadable or truncated image")
         for i in sorted(bad)
     ]
     _validate(scan, labels, skipped)
     images = torch.from_numpy(np.stack(kept_arrays))
-    return images, torch.tensor(labels, dtype=torch.long), kept_files, skipped, resolution
+    return images, torch.tensor(labels, dtype=torch.long), kept_files, skipped, resolution, native_size(sizes)
 
 
 def _validate(scan: FolderScan, labels: list[int], skipped: list[tuple[str, str]]) -> None:

@@ -16,7 +16,7 @@ from gansynth.data.folder import decode_folder, fingerprint_files, scan_folder
 from gansynth.errors import ConfigError, OutputError
 from gansynth.io import atomic_write_bytes, atomic_write_text, make_dirs
 
-CACHE_VERSION = 2  # 2: 16-bit images always scaled by 65535
+CACHE_VERSION = 3  # 2: 16-bit images always scaled by 65535; 3: native size recorded
 DIGITS_DEFAULT_RESOLUTION = 16
 
 
@@ -41,8 +41,8 @@ def load_dataset(source: str | Path, resolution: int | None = None, use_cache: b
 
     Args:
         source: a folder ``<root>/<class>/**/*.png`` or a built-in name (``digits``).
-        resolution: output size in px (16, 32, 64, 128); None chooses from the data (the largest not above the median
-            shorter side; 16 for digits).
+        resolution: output size in px (16, 32, 64, 128); None chooses from the data (the smallest not below the median
+            shorter side, 128 at most; 16 for digits).
         use_cache: reuse decoded tensors keyed by a content fingerprint (the second load does not decode again).
 
     Raises:
@@ -58,11 +58,11 @@ def load_dataset(source: str | Path, resolution: int | None = None, use_cache: b
     cached = _read_cache(key) if use_cache else None
     if cached is not None:
         images, labels, meta = cached
-        files, skipped = meta["files"], [tuple(s) for s in meta["skipped"]]
+        files, skipped, native = meta["files"], [tuple(s) for s in meta["skipped"]], meta.get("native_size")
     else:
-        images, labels, files, skipped, resolution = decode_folder(scan, resolution, RESOLUTIONS)
+        images, labels, files, skipped, resolution, native = decode_folder(scan, resolution, RESOLUTIONS)
         if use_cache:
-            _write_cache(key, images, labels, {"files": files, "skipped": skipped})
+            _write_cache(key, images, labels, {"files": files, "skipped": skipped, "native_size": native})
     return ImageDataset(
         name=Path(source).resolve().name,
         source=str(Path(source).resolve()),
@@ -72,6 +72,7 @@ def load_dataset(source: str | Path, resolution: int | None = None, use_cache: b
         fingerprint=hash_tensor(images, prefix=fingerprint),
         files=files,
         skipped=skipped,
+        native_size=native,
     )
 
 

@@ -29,7 +29,7 @@ from gansynth.exporter.progress import ProgressBar
 from gansynth.exporter.provenance import build_manifest, domain_scorer
 from gansynth.rundir import RunDir
 from gansynth.runtime import resolve_device, set_threads
-from gansynth.sampler import check_seeds, check_truncation
+from gansynth.sampler import check_seeds, check_size, check_truncation, resize
 
 SMALL_MACHINE_CPUS = 4  # up to this many cores a CPU export encodes in the generating process (workers = 0)
 CPUS_PER_CPU_WORKER = 4  # above it, one encoder process per this many cores; the rest generate
@@ -95,6 +95,7 @@ def export(
     command_line: str | None = None,
     scorer: Scorer | None = None,
     checkpoint: str = "latest",
+    size: int | None = None,
 ) -> ExportResult:
     """Write a synthetic labeled dataset from a run's EMA generator.
 
@@ -118,6 +119,8 @@ def export(
         command_line: recorded in the manifest (the CLI passes its canonical command).
         scorer: ``(images uint8 [N, C, H, W], labels [N]) → probability of the requested class [N]``.
         checkpoint: ``latest`` (the run's last snapshot) or ``best`` (lowest FID during fit, ``best/``).
+        size: side of the written images in px (None: the real images' native size when they share one, else the
+            trained resolution); the filter scores images at the trained resolution, before the resize.
 
     Raises:
         ConfigError: an argument out of range, an unknown class, ``balance_to`` below the largest real class.
@@ -127,6 +130,7 @@ def export(
     """
     started = time.perf_counter()
     fmt = _check_options(format, seed, truncation, min_confidence, workers, scorer, force)
+    check_size(size)
     shard = P.parse_shard(shard)
     run_dir = resolve_run(run)
     info = RunDir(run_dir).dataset()
@@ -141,7 +145,8 @@ def export(
     sampler = load_sampler(run_dir, device=resolve_device(device), checkpoint=checkpoint)
     filtered = min_confidence is not None
     scorer_name = None if not filtered else "domain" if scorer is None else _callable_name(scorer)
-    identity = _identity(sampler.checkpoint_sha256, plans, seed, truncation, min_confidence, scorer_name, fmt)
+    size = sampler.native_size if size is None else size
+    identity = _identity(sampler.checkpoint_sha256, plans, seed, truncation, min_confidence, scorer_name, fmt, size)
     out = Path(out) if out is not None else Path("synthetic") / run_dir.resolve().name
     store.prepare_out(out, identity, force, write=False)  # refuse before a classifier is trained
     scorer_info = {"name": scorer_name} if filtered else None
@@ -149,7 +154,7 @@ def export(
         scorer, scorer_info = domain_scorer(sampler, progress)
     store.prepare_out(out, identity, force)
 
-    job = _Job(out, sampler, plans, seed, truncation, min_confidence, scorer, fmt, shard)
+    job = _Job(out, sampler, plans, seed, truncation, min_confidence, scorer, fmt, shard, size)
     units = P.build_units(plans)
     threads = torch.get_num_threads()
     if sampler.device.type == "cpu":
@@ -224,7 +229,7 @@ def _callable_name(fn: Callable) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
 
 
-def _identity(checkpoint, plans, seed, truncation, min_confidence, scorer_name, fmt) -> dict:
+def _identity(checkpoint, plans, seed, truncation, min_confidence, scorer_name, fmt, size) -> dict:
     """The arguments that determine the export's content (shard, workers and device do not)."""
     return {
         "scheme": P.SCHEME_VERSION,
@@ -233,6 +238,7 @@ def _identity(checkpoint, plans, seed, truncation, min_confidence, scorer_name, 
         "seed": seed,
         "truncation": truncation,
         "format": fmt,
+        "size": size,
         "min_confidence": min_confidence,
         "scorer": scorer_name,
     }
@@ -275,6 +281,7 @@ class _Job:
     scorer: Scorer | None
     fmt: str
     shard: tuple[int, int]
+    size: int
     written: int = 0
     kept: int = 0
     records: dict = field(default_factory=dict)
@@ -346,6 +353,7 @@ class _Job:
             self.scorer,
         )
         for unit, drawn in zip(units, results):
+            drawn.images = resize(drawn.images, self.size)  # after scoring: the filter sees the trained resolution
             stats = self.stats.setdefault(unit.label, [0, 0])
             stats[0] += drawn.drawn
             stats[1] += drawn.passed

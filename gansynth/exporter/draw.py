@@ -87,7 +87,9 @@ def draw_units(
 def _generate(sampler, units: list[Unit], seeds: list[list[int]], truncation, batch_size: int) -> list[torch.Tensor]:
     """One ``generate_seeds`` call for all units' seeds; the images split back per unit."""
     labels = [u.label for u, s in zip(units, seeds) for _ in s]
-    images = sampler.generate_seeds(labels, [x for s in seeds for x in s], truncation, batch_size=batch_size)
+    images = sampler.generate_seeds(
+        labels, [x for s in seeds for x in s], truncation, batch_size=batch_size, size=sampler.resolution
+    )
     return list(images.split([len(s) for s in seeds]))
 
 

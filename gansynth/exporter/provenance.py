@@ -123,7 +123,8 @@ def build_manifest(sampler, plans, records, identity, scorer_info, shard, comman
         },
         "num_images": sum(p.count for p in plans),
         "format": fmt,
-        "resolution": sampler.resolution,
+        "resolution": identity["size"],  # of the written images
+        "trained_resolution": sampler.resolution,
         "channels": sampler.channels,
         "seed": identity["seed"],
         "seed_scheme": f"class k: seeds seed + k*{P.SEED_STRIDE} + i; units of {P.CHUNK} images per forward pass",

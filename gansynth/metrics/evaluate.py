@@ -59,7 +59,7 @@ def generate_balanced(sampler, num_samples: int, progress=None) -> ImageDataset:
     task = progress.add_task("generating", total=per_class * sampler.num_classes) if progress is not None else None
     images, labels = [], []
     for index in range(sampler.num_classes):
-        images.append(sampler.generate(index, per_class, seed=EVAL_SEED))
+        images.append(sampler.generate(index, per_class, seed=EVAL_SEED, size=sampler.resolution))
         labels.append(torch.full((per_class,), index, dtype=torch.long))
         if task is not None:
             progress.advance(task, per_class)

@@ -22,12 +22,13 @@ from gansynth.checkpoint import (
     runs_named,
     write_run_header,
 )
-from gansynth.config import SMALL_DATASET, Config, build_config
+from gansynth.config import SMALL_DATASET, Config, build_config, load_recipe
 from gansynth.data import ImageDataset, describe_skipped, is_builtin, load_dataset
 from gansynth.errors import CheckpointError, ConfigError
 from gansynth.io import atomic_write_text
 from gansynth.rundir import LOG, METRICS, SAMPLES, RunDir, read_bounded
 from gansynth.runtime import Runtime, make_runtime
+from gansynth.train.plan import apply_threads, explicit_keys, plan_fit
 from gansynth.train.trainer import FitResult, Trainer
 
 # CLI option → config key
@@ -127,6 +128,7 @@ def fit(
     progress: bool = True,
     runs_root: str | Path = RUNS_ROOT,
     console: Console | None = None,
+    budget: str | float | None = None,
     **options: Any,
 ) -> FitResult:
     """Train a class-conditional GAN on an image folder (or ``"digits"``) and write a run directory.
@@ -138,6 +140,9 @@ def fit(
         resume: continue the run in ``out`` from its last snapshot, exactly.
         overrides: ``section.key=value`` strings applied last.
         progress: show the progress bar and summaries.
+        budget: plan the model widths and length for this wall time (``"20m"``, ``"2h"``, or minutes); None: a
+            given length (``kimg``, recipe, ``--set``) applies, else a CPU fit plans for 15 minutes and a GPU fit
+            trains the default length (see :mod:`gansynth.train.plan`).
         options: CLI-style options (``arch``, ``loss``, ``kimg``, ``batch_size``, ``resolution``, ``seed``,
             ``device``, ``precision``, ``compile``, ``snapshot_kimg``, ``conditioning``, ``eval_kimg``);
             None values are ignored.
@@ -156,6 +161,10 @@ def fit(
     out = Path(out) if out is not None else None
     if recipe is None and not resume and is_builtin(data):
         recipe = str(data)
+    if resume and budget is not None:
+        raise ConfigError(
+            "--budget cannot change a run being resumed", hint="drop --budget: --resume continues the run's own plan"
+        )
     config = build_config(recipe, mapped, overrides)
     validate_names(config)
     dataset = load_dataset(data, config.data.resolution)
@@ -176,6 +185,12 @@ def fit(
     check_memory(config, dataset, runtime)
     if not runtime.is_main:
         console = Console(stderr=True, quiet=True)
+    if resume:
+        apply_threads(config, runtime)
+    else:
+        explicit = explicit_keys(load_recipe(recipe) if recipe is not None else None, mapped, overrides)
+        config = plan_fit(config, dataset, runtime, budget, explicit, console.print)
+        check_memory(config, dataset, runtime)
     _announce(console, dataset, config, run_dir, runtime, resume, chosen)
     # built before anything is written: what only the networks can tell (e.g. a model.attention no stage has) fails
     trainer = Trainer(config, dataset, runtime, run_dir, evaluator=_evaluator(config))
@@ -191,7 +206,21 @@ def fit(
         console.print(f"resumed {run_dir} at kimg {trainer.kimg:.3f} (step {trainer.step})")
     result = trainer.train(progress=progress)
     console.print(f"{result.status}: {run_dir} at kimg {result.kimg:.3f}, {result.images_per_second:.0f} img/s")
+    if result.status == "done" and runtime.is_main:
+        _check_diversity(trainer, result, console)
     return result
+
+
+def _check_diversity(trainer: Trainer, result: FitResult, console: Console) -> None:
+    """Measure every class's diversity (see gansynth.train.diversity) and warn, naming the low ones."""
+    from gansynth.train import diversity
+
+    result.diversity = diversity.diversity_ratios(
+        trainer.ema, trainer.dataset, trainer.config.model.z_dim, trainer.runtime.device
+    )
+    low = diversity.low_diversity(result.diversity)
+    if low:
+        console.print(f"[yellow]warning:[/] {diversity.describe(low, len(result.diversity))}")
 
 
 ACTIVATION_FACTOR = 4  # float32 activations kept per pixel and channel of G + D (a low estimate of fwd + bwd)

@@ -45,6 +45,7 @@ def trainer_state(trainer: Trainer) -> dict:
         "scaler": trainer.scaler.state_dict(),
         "aug_p": trainer.p.detach().clone(),
         "ada_sum": trainer.ada_sum.detach().clone(),
+        "lecam_anchors": trainer.lecam_anchors.detach().clone(),
         "rng": trainer.gen.get_state(),
         "rng_cpu": torch.get_rng_state(),
         "world_size": trainer.runtime.world_size,
@@ -68,6 +69,8 @@ def restore_state(trainer: Trainer, state: dict, networks: dict[str, dict[str, t
         trainer.scaler.load_state_dict(state["scaler"])
     trainer.p.copy_(state["aug_p"])
     trainer.ada_sum.copy_(state["ada_sum"])
+    if "lecam_anchors" in state:  # snapshots from before LeCam have none (and trained without it)
+        trainer.lecam_anchors.copy_(state["lecam_anchors"])
     if state.get("world_size", 1) == trainer.runtime.world_size:
         trainer.gen.set_state(state["rng"])
     else:  # another process count: same weights and counters, a fresh per-rank noise stream

@@ -74,6 +74,9 @@ class StepContext:
     runtime: Runtime
     acgan_weight: float
     gp_weight: float
+    lecam_weight: float = 0.0
+    lecam_decay: float = 0.99
+    lecam_anchors: torch.Tensor | None = None  # [2] device tensor: EMA of mean D(real), mean D(fake)
 
 
 def _guarded_step(
@@ -109,8 +112,24 @@ def d_step(ctx: StepContext, batches: Batches, n: int, gen: torch.Generator) -> 
         loss = loss + ctx.acgan_weight * F.cross_entropy(cls.float(), labels)
     if ctx.loss.gradient_penalty:
         loss = loss + ctx.gp_weight * gradient_penalty(ctx.d, x[:n], x[n:], y_real, gen)
+    if ctx.lecam_weight > 0:
+        loss = loss + ctx.lecam_weight * lecam_penalty(d_real, d_fake, ctx.lecam_anchors, ctx.lecam_decay)
     bad = _guarded_step(ctx, ctx.opt_d, loss, None)
     return {"loss_d": loss.detach(), "d_real_sign": torch.sign(d_real.detach()).mean(), "bad_d": bad}
+
+
+def lecam_penalty(d_real: torch.Tensor, d_fake: torch.Tensor, anchors: torch.Tensor, decay: float) -> torch.Tensor:
+    """LeCam regularization (Tseng et al., CVPR 2021): ``E[(D(x) − α_F)²] + E[(D(G(z)) − α_R)²]``.
+
+    ``anchors`` = (α_R, α_F), EMAs of D's mean output on real and fake images, are updated in place first (no
+    host sync; a non-finite batch leaves them as they were). Pulling real outputs toward the fake anchor and fake
+    outputs toward the real one keeps D's predictions from drifting apart on small data.
+    """
+    with torch.no_grad():
+        means = torch.stack([d_real.mean(), d_fake.mean()]).float()
+        updated = anchors * decay + means * (1.0 - decay)
+        anchors.copy_(torch.where(torch.isfinite(updated), updated, anchors))
+    return (d_real - anchors[1]).pow(2).mean() + (d_fake - anchors[0]).pow(2).mean()
 
 
 def g_step(ctx: StepContext, batches: Batches, n: int, gen: torch.Generator) -> dict[str, torch.Tensor]:

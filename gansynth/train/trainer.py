@@ -42,6 +42,7 @@ class FitResult:
     images_per_second: float
     skipped_steps: int = 0
     last_tick: dict = field(default_factory=dict)
+    diversity: dict = field(default_factory=dict)  # class → generated/real pixel diversity (gansynth.train.diversity)
 
 
 class TickAccumulator:
@@ -118,6 +119,7 @@ class Trainer:
         aug = config.augment
         self.p = torch.tensor(aug.p if aug.enabled else 0.0, device=runtime.device)
         self.ada_sum = torch.zeros((), device=runtime.device)
+        self.lecam_anchors = torch.zeros(2, device=runtime.device)
         self.batches = Batches(
             dataset.images.to(runtime.device),
             dataset.labels.to(runtime.device),
@@ -150,6 +152,9 @@ class Trainer:
             runtime=rt,
             acgan_weight=t.acgan_weight,
             gp_weight=t.gp_weight,
+            lecam_weight=t.lecam_weight,
+            lecam_decay=t.lecam_decay,
+            lecam_anchors=self.lecam_anchors,
         )
 
     @property

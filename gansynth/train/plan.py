@@ -1,0 +1,266 @@
+"""A training plan sized to the machine: a time budget → (model widths, kimg, CPU threads), fixed before training.
+
+The rule (also in README):
+
+1. **Which length applies.** An explicit ``--kimg`` (or ``--set train.kimg=``) wins, then a recipe's
+   ``train.kimg``, then ``--budget``; with none of them a CPU fit plans for :data:`CPU_BUDGET_S` and a CUDA fit
+   trains the default length. ``--budget`` together with ``--kimg`` is refused (they contradict).
+2. **Threads** (CPU): one per core that is free right now (measured from ``/proc/stat`` over a short window),
+   so that a neighbour's job costs this fit its fair share instead of oversubscribed, spinning threads.
+3. **Calibration.** The real training step (networks, loss, augmentation, EMA) of each width of
+   :data:`WIDTH_LADDER` is timed on this device at this resolution, narrowest first, for about
+   :data:`CALIBRATION_S` seconds each, stopping at the first width that is too slow for the budget.
+4. **Choice.** The training wants ``needed = clamp(EPOCHS · N / 1000, MIN_KIMG, MAX_KIMG)`` kimg for N images.
+   The widest width whose measured throughput reaches ``needed`` within the budget (minus calibration and
+   snapshot time) is chosen, the narrowest when none does; kimg = that throughput × the remaining time, at most
+   ``MAX_KIMG``. Widths the user set (recipe, ``--set model.g_width=``) are kept and only kimg is planned.
+
+The chosen widths and kimg are written to ``config.json`` with a ``plan`` record (source, budget, measured
+throughput, expected seconds, threads), so a run is reproducible from its config and ``--resume`` continues the same
+plan without calibrating again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from gansynth.config import Config
+from gansynth.data import ImageDataset
+from gansynth.errors import ConfigError
+from gansynth.runtime import Runtime, set_threads
+
+CPU_BUDGET_S = 15 * 60  # the default on CPU: a useful generator, with decode and export, in under 20 minutes
+WIDTH_LADDER = (16, 24, 32, 48, 64, 96, 128, 192, 256)  # g_width = d_width
+EPOCHS = 50  # passes over the data a plan aims for ...
+MIN_KIMG, MAX_KIMG = 150.0, 1000.0  # ... within these bounds (kimg)
+CALIBRATION_S = 1.5  # seconds of timed steps per width
+WARMUP_STEPS, WARMUP_S = 3, 0.5  # untimed steps first: at least this many, for at least this long
+OVERHEAD = 0.06  # share of the training time spent outside steps (ticks, snapshots, sample grids)
+MIN_BUDGET_S, MAX_BUDGET_S = 10.0, 30 * 24 * 3600.0
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_budget(text: str | float | int) -> float:
+    """``"20m"``, ``"2h"``, ``"1h30m"``, ``"90s"`` or a number of minutes → seconds.
+
+    Raises:
+        ConfigError: not a duration, or outside [10 s, 30 days].
+    """
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        seconds = float(text) * 60.0
+    else:
+        raw = str(text).strip().lower().replace(" ", "")
+        parts = re.findall(r"(\d+(?:\.\d+)?)([smhd])", raw)
+        if re.fullmatch(r"\d+(?:\.\d+)?", raw):
+            seconds = float(raw) * 60.0
+        elif parts and "".join(n + u for n, u in parts) == raw:
+            seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+        else:
+            raise ConfigError(f"--budget {text!r} is not a duration", hint="examples: --budget 20m, 2h, 1h30m, 90s")
+    if not (math.isfinite(seconds) and MIN_BUDGET_S <= seconds <= MAX_BUDGET_S):
+        raise ConfigError(f"--budget {text!r} is out of range", hint="a budget from 10s to 30d, e.g. --budget 20m")
+    return seconds
+
+
+def format_seconds(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def free_cores(window_s: float = 0.25) -> int:
+    """Cores of this process's CPU set that were idle over ``window_s`` (rounded, at least 1).
+
+    Reads ``/proc/stat`` twice; where it is missing (not Linux) every allowed core counts as free.
+    """
+    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+    first = _cpu_times()
+    if first is None:
+        return len(allowed)
+    time.sleep(window_s)
+    second = _cpu_times()
+    idle = 0.0
+    for cpu in allowed:
+        if cpu in first and cpu in second:
+            (idle0, total0), (idle1, total1) = first[cpu], second[cpu]
+            idle += (idle1 - idle0) / max(total1 - total0, 1)
+        else:
+            idle += 1.0
+    return max(1, min(len(allowed), round(idle)))
+
+
+def _cpu_times() -> dict[int, tuple[int, int]] | None:
+    """cpu index → (idle + iowait jiffies, total jiffies)."""
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return None
+    times = {}
+    for line in lines:
+        name, *values = line.split()
+        if name.startswith("cpu") and name[3:].isdigit():
+            numbers = [int(v) for v in values[:8]]
+            times[int(name[3:])] = (numbers[3] + numbers[4], sum(numbers))
+    return times or None
+
+
+def needed_kimg(num_images: int) -> float:
+    """The length a plan aims for: ``EPOCHS`` passes over the data, within [MIN_KIMG, MAX_KIMG]."""
+    return min(MAX_KIMG, max(MIN_KIMG, EPOCHS * num_images / 1000.0))
+
+
+def with_width(config: Config, width: int) -> Config:
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, g_width=width, d_width=width))
+
+
+def measure_throughput(
+    config: Config, dataset: ImageDataset, runtime: Runtime, seconds: float = CALIBRATION_S
+) -> float:
+    """Images per second of the real training step of ``config`` on ``runtime`` (warm-up steps not counted)."""
+    from gansynth.train.trainer import Trainer
+
+    with tempfile.TemporaryDirectory(prefix="gansynth-calibrate-") as tmp:
+        trainer = Trainer(config, dataset, runtime, Path(tmp))
+        steps, start = 0, time.perf_counter()  # warm-up: allocator, caches and thread pools settle
+        while steps < WARMUP_STEPS or time.perf_counter() - start < WARMUP_S:
+            trainer.train_step()
+            steps += 1
+        _sync(runtime)
+        steps, start = 0, time.perf_counter()
+        while True:
+            trainer.train_step()
+            steps += 1
+            _sync(runtime)
+            elapsed = time.perf_counter() - start
+            if elapsed >= seconds or steps >= 200:
+                break
+    return steps * config.train.batch_size * config.train.d_steps / elapsed
+
+
+def _sync(runtime: Runtime) -> None:
+    if runtime.device.type == "cuda":
+        torch.cuda.synchronize(runtime.device)
+
+
+def choose(
+    config: Config,
+    dataset: ImageDataset,
+    budget_s: float,
+    measure: Callable[[Config], float],
+    keep_widths: bool,
+    clock: Callable[[], float] = time.perf_counter,
+) -> tuple[Config, dict[int, float]]:
+    """Pick widths and kimg for ``budget_s`` from ``measure(config) → img/s`` (see the module docstring).
+
+    Returns the planned config (with its ``plan`` record) and the measured img/s per width.
+    """
+    started = clock()
+    want = needed_kimg(len(dataset))
+    ladder = [config.model.g_width] if keep_widths else list(WIDTH_LADDER)
+    measured: dict[int, float] = {}
+    for width in ladder:
+        speed = measure(config if keep_widths else with_width(config, width))
+        measured[width] = speed
+        remaining = (budget_s - (clock() - started)) * (1.0 - OVERHEAD)
+        if speed * remaining / 1000.0 < want:
+            break
+    remaining = max(budget_s - (clock() - started), 0.0) * (1.0 - OVERHEAD)
+    fitting = [w for w, speed in measured.items() if speed * remaining / 1000.0 >= want]
+    width = max(fitting) if fitting else min(measured)
+    speed = measured[width]
+    kimg = max(min(MAX_KIMG, speed * remaining / 1000.0), 1.0)
+    kimg = math.floor(kimg * 10) / 10  # a round number in config.json
+    planned = config if keep_widths else with_width(config, width)
+    plan = dataclasses.replace(
+        config.plan,
+        source="budget",
+        budget_s=float(budget_s),
+        img_per_s=round(speed, 1),
+        expected_s=round((clock() - started) + kimg * 1000.0 / speed / (1.0 - OVERHEAD), 1),
+    )
+    planned = dataclasses.replace(planned, train=dataclasses.replace(planned.train, kimg=kimg), plan=plan)
+    return planned, measured
+
+
+def plan_fit(
+    config: Config,
+    dataset: ImageDataset,
+    runtime: Runtime,
+    budget: str | float | None,
+    explicit: set[str],
+    announce: Callable[[str], None] = lambda line: None,
+) -> Config:
+    """The config a fit trains with: ``config`` itself when a length was given, else a budget plan.
+
+    Args:
+        explicit: the dotted config keys the user set (recipe, options, ``--set``): ``train.kimg`` there means the
+            length was given; ``model.g_width``/``model.d_width`` there keep the widths.
+        announce: prints one line (which length applies, the calibration, the plan).
+    """
+    budget_s = None if budget is None else parse_budget(budget)
+    if budget_s is not None and "train.kimg" in explicit:
+        raise ConfigError(
+            "--budget and a training length (--kimg, train.kimg in the recipe or --set) were both given",
+            hint="drop one: --budget plans the length for you, --kimg fixes it",
+        )
+    if budget_s is not None and runtime.distributed:
+        raise ConfigError(
+            "--budget is not supported under torchrun (every process would calibrate its own plan)",
+            hint="give the length with --kimg for multi-process training",
+        )
+    if budget_s is None:
+        if "train.kimg" in explicit:
+            return _fixed(config, "given", announce, f"{config.train.kimg:g} kimg as given (--kimg, recipe or --set)")
+        if runtime.device.type != "cpu" or runtime.distributed:
+            return _fixed(config, "default", announce, f"{config.train.kimg:g} kimg (the default length off one CPU)")
+        budget_s = float(CPU_BUDGET_S)
+        announce(f"plan: no length given: a {format_seconds(budget_s)} budget (the CPU default; --budget or --kimg)")
+    threads = None
+    if runtime.device.type == "cpu" and not runtime.distributed:
+        threads = free_cores()
+        set_threads(threads)
+    keep = bool({"model.g_width", "model.d_width"} & explicit)
+    planned, measured = choose(config, dataset, budget_s, lambda c: measure_throughput(c, dataset, runtime), keep)
+    if threads is not None:
+        planned = dataclasses.replace(planned, plan=dataclasses.replace(planned.plan, threads=threads))
+    speeds = ", ".join(f"{w}: {s:.0f}" for w, s in measured.items())
+    announce(f"calibration ({runtime.device.type}, {dataset.resolution} px, img/s by width): {speeds}")
+    m, t, p = planned.model, planned.train, planned.plan
+    announce(
+        f"plan: width {m.g_width}/{m.d_width}, {t.kimg:g} kimg (~{p.img_per_s:.0f} img/s), expected "
+        f"{format_seconds(p.expected_s)} of a {format_seconds(p.budget_s)} budget"
+        + (f"; {threads} CPU thread(s)" if threads is not None else "")
+    )
+    return planned
+
+
+def _fixed(config: Config, source: str, announce: Callable[[str], None], line: str) -> Config:
+    announce(f"plan: {line}")
+    return dataclasses.replace(config, plan=dataclasses.replace(config.plan, source=source))
+
+
+def apply_threads(config: Config, runtime: Runtime) -> None:
+    """Use the thread count a budget plan recorded (a resumed run keeps its plan's threads)."""
+    if config.plan.threads and runtime.device.type == "cpu":
+        set_threads(config.plan.threads)
+
+
+def explicit_keys(recipe_sections: dict | None, options: dict, overrides: list[str] | tuple[str, ...]) -> set[str]:
+    """Dotted keys set by a recipe's sections, CLI-style options (``"section.key": value``) and ``--set`` strings."""
+    from gansynth.config import parse_override
+
+    keys = {f"{s}.{k}" for s, values in (recipe_sections or {}).items() if isinstance(values, dict) for k in values}
+    keys |= {k for k, v in options.items() if v is not None}
+    for text in overrides:
+        for section, values in parse_override(text).items():
+            keys |= {f"{section}.{k}" for k in values}
+    return keys
