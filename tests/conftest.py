@@ -10,11 +10,15 @@ import pytest
 import torch
 from PIL import Image
 
+THREADS = torch.get_num_threads()  # torch's default here (OMP_NUM_THREADS or one per core)
+
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Every test gets its own decode/feature cache, never the user's ~/.cache."""
+    """Every test gets its own decode/feature cache, never the user's ~/.cache; fits use a fixed thread count (not
+    the cores that happen to be free), so that runs compared bit for bit train with the same threads."""
     monkeypatch.setenv("GANSYNTH_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("GANSYNTH_THREADS", str(THREADS))
 
 
 def make_folder(root: Path, counts: dict[str, int], size: int = 16, mode: str = "RGB", seed: int = 0) -> Path:

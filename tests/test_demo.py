@@ -20,7 +20,12 @@ def test_demo_runs_every_stage_and_ends_with_the_verdict(tmp_path, capsys):
     result = run_demo(out, progress=False, kimg=1.0, seeds=1)  # a short GAN: this checks the path, not quality
     stdout = capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == [
-        ".gansynth-demo.json", "benchmark", "data", "evaluate.json", "run", "synthetic"
+        ".gansynth-demo.json",
+        "benchmark",
+        "data",
+        "evaluate.json",
+        "run",
+        "synthetic",
     ]  # the marker: only a folder the demo made is ever emptied by a later demo
     assert sorted(p.name for p in (out / "data").iterdir()) == ["test", "train"]
     # evaluate: a record with its protocol, also appended to the run's metrics.jsonl

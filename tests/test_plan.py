@@ -222,3 +222,29 @@ def test_the_diversity_check_names_a_collapsed_class_and_passes_a_varied_one(tmp
     assert set(low_diversity(collapsed)) == {"cat", "dog"} and all(r < 0.1 for r in collapsed.values())
     assert low_diversity(varied) == {} and all(r > 0.7 for r in varied.values())
     assert "cat (0.0" in describe(low_diversity(collapsed), 2)
+
+
+def test_group_spectral_penalty_is_the_largest_singular_value_of_each_grouped_vector():
+    from gansynth.train.steps import group_spectral_penalty
+
+    rank_one = torch.ones(1, 16)  # [4, 4] matrix of ones: σ_max = 4
+    spread = torch.eye(4).reshape(1, 16)  # the identity: σ_max = 1
+    assert group_spectral_penalty([rank_one]).item() == pytest.approx(4.0)
+    assert group_spectral_penalty([spread]).item() == pytest.approx(1.0)
+    assert group_spectral_penalty([rank_one, spread]).item() == pytest.approx(5.0)
+
+
+def test_gsr_shrinks_the_class_conditional_gains_of_a_trained_biggan(tmp_path):
+    from gansynth.sampler import load_sampler
+    from gansynth.train.steps import group_spectral_penalty
+
+    data = make_folder(tmp_path / "data", {"a": 6, "b": 6, "c": 6}, mode="L")
+    base = ["model.g_width=16", "model.d_width=16", "model.z_dim=8", "model.embed_dim=8", "train.batch_size=16"]
+    norms = {}
+    for weight in (0.0, 5.0):
+        run = tmp_path / f"gsr{weight}"
+        gansynth.fit(data, out=run, kimg=0.8, overrides=[*base, f"train.gsr_weight={weight}"], progress=False)
+        generator = load_sampler(run).generator
+        with torch.no_grad():
+            norms[weight] = group_spectral_penalty(generator.class_affines(torch.arange(3))).item()
+    assert norms[5.0] < 0.5 * norms[0.0], norms

@@ -30,6 +30,12 @@ class ConditionalBatchNorm2d(nn.Module):
             nn.init.zeros_(self.gain.weight)
             nn.init.zeros_(self.bias.weight)
 
+    def class_affine(self, embedding: torch.Tensor) -> list[torch.Tensor]:
+        """The class-specific parts of the gain and bias: the first ``embedding.shape[1]`` condition entries (the
+        class embedding) through the gain and bias weights — ``[K, C]`` each."""
+        width = embedding.shape[1]
+        return [F.linear(embedding, self.gain.weight[:, :width]), F.linear(embedding, self.bias.weight[:, :width])]
+
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         out = self.bn(x)
         if not self.cond_dim:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch
 from rich.console import Console
 
 from gansynth.checkpoint import (
@@ -185,12 +186,31 @@ def fit(
     check_memory(config, dataset, runtime)
     if not runtime.is_main:
         console = Console(stderr=True, quiet=True)
-    if resume:
-        apply_threads(config, runtime)
-    else:
-        explicit = explicit_keys(load_recipe(recipe) if recipe is not None else None, mapped, overrides)
-        config = plan_fit(config, dataset, runtime, budget, explicit, console.print)
-        check_memory(config, dataset, runtime)
+    threads = torch.get_num_threads()
+    try:
+        if resume:
+            apply_threads(config, runtime)
+        else:
+            explicit = explicit_keys(load_recipe(recipe) if recipe is not None else None, mapped, overrides)
+            config = plan_fit(config, dataset, runtime, budget, explicit, console.print)
+            check_memory(config, dataset, runtime)
+        return _train(config, dataset, runtime, run_dir, snapshot, resume, chosen, progress, console)
+    finally:
+        torch.set_num_threads(threads)  # the plan's thread count is for this fit only
+
+
+def _train(
+    config: Config,
+    dataset: ImageDataset,
+    runtime: Runtime,
+    run_dir: Path,
+    snapshot: tuple | None,
+    resume: bool,
+    chosen: bool,
+    progress: bool,
+    console: Console,
+) -> FitResult:
+    """Announce, build the trainer, write the run header (new runs), restore (resumed runs), train, check."""
     _announce(console, dataset, config, run_dir, runtime, resume, chosen)
     # built before anything is written: what only the networks can tell (e.g. a model.attention no stage has) fails
     trainer = Trainer(config, dataset, runtime, run_dir, evaluator=_evaluator(config))

@@ -5,8 +5,10 @@ The rule (also in README):
 1. **Which length applies.** An explicit ``--kimg`` (or ``--set train.kimg=``) wins, then a recipe's
    ``train.kimg``, then ``--budget``; with none of them a CPU fit plans for :data:`CPU_BUDGET_S` and a CUDA fit
    trains the default length. ``--budget`` together with ``--kimg`` is refused (they contradict).
-2. **Threads** (CPU): one per core that is free right now (measured from ``/proc/stat`` over a short window),
-   so that a neighbour's job costs this fit its fair share instead of oversubscribed, spinning threads.
+2. **Threads** (every new CPU fit, whatever sets its length): one per core that is free right now (measured from
+   ``/proc/stat`` over a short window; ``$GANSYNTH_THREADS`` fixes the count instead), so that a neighbour's job
+   costs this fit its fair share instead of oversubscribed, spinning threads; the CLI also asks OpenMP to let
+   waiting threads sleep (``OMP_WAIT_POLICY=PASSIVE`` unless set).
 3. **Calibration.** The real training step (networks, loss, augmentation, EMA) of each width of
    :data:`WIDTH_LADDER` is timed on this device at this resolution, narrowest first, for about
    :data:`CALIBRATION_S` seconds each, stopping at the first width that is too slow for the budget.
@@ -46,6 +48,7 @@ CALIBRATION_S = 1.5  # seconds of timed steps per width
 WARMUP_STEPS, WARMUP_S = 3, 0.5  # untimed steps first: at least this many, for at least this long
 OVERHEAD = 0.06  # share of the training time spent outside steps (ticks, snapshots, sample grids)
 MIN_BUDGET_S, MAX_BUDGET_S = 10.0, 30 * 24 * 3600.0
+THREADS_ENV = "GANSYNTH_THREADS"  # a fixed CPU thread count instead of the free cores
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
@@ -199,7 +202,7 @@ def plan_fit(
     explicit: set[str],
     announce: Callable[[str], None] = lambda line: None,
 ) -> Config:
-    """The config a fit trains with: ``config`` itself when a length was given, else a budget plan.
+    """The config a new fit trains with: the CPU threads chosen, and a budget plan unless a length was given.
 
     Args:
         explicit: the dotted config keys the user set (recipe, options, ``--set``): ``train.kimg`` there means the
@@ -217,30 +220,43 @@ def plan_fit(
             "--budget is not supported under torchrun (every process would calibrate its own plan)",
             hint="give the length with --kimg for multi-process training",
         )
+    threads = choose_threads(runtime)
+    if threads:
+        config = dataclasses.replace(config, plan=dataclasses.replace(config.plan, threads=threads))
+    on = f"; {threads} CPU thread(s)" if threads else ""
     if budget_s is None:
         if "train.kimg" in explicit:
-            return _fixed(config, "given", announce, f"{config.train.kimg:g} kimg as given (--kimg, recipe or --set)")
+            return _fixed(config, "given", announce, f"{config.train.kimg:g} kimg as given (--kimg or recipe){on}")
         if runtime.device.type != "cpu" or runtime.distributed:
             return _fixed(config, "default", announce, f"{config.train.kimg:g} kimg (the default length off one CPU)")
         budget_s = float(CPU_BUDGET_S)
         announce(f"plan: no length given: a {format_seconds(budget_s)} budget (the CPU default; --budget or --kimg)")
-    threads = None
-    if runtime.device.type == "cpu" and not runtime.distributed:
-        threads = free_cores()
-        set_threads(threads)
     keep = bool({"model.g_width", "model.d_width"} & explicit)
     planned, measured = choose(config, dataset, budget_s, lambda c: measure_throughput(c, dataset, runtime), keep)
-    if threads is not None:
-        planned = dataclasses.replace(planned, plan=dataclasses.replace(planned.plan, threads=threads))
     speeds = ", ".join(f"{w}: {s:.0f}" for w, s in measured.items())
     announce(f"calibration ({runtime.device.type}, {dataset.resolution} px, img/s by width): {speeds}")
     m, t, p = planned.model, planned.train, planned.plan
     announce(
         f"plan: width {m.g_width}/{m.d_width}, {t.kimg:g} kimg (~{p.img_per_s:.0f} img/s), expected "
-        f"{format_seconds(p.expected_s)} of a {format_seconds(p.budget_s)} budget"
-        + (f"; {threads} CPU thread(s)" if threads is not None else "")
+        f"{format_seconds(p.expected_s)} of a {format_seconds(p.budget_s)} budget{on}"
     )
     return planned
+
+
+def choose_threads(runtime: Runtime) -> int:
+    """CPU threads for a new single-process CPU fit (0: not a CPU fit): ``$GANSYNTH_THREADS`` when set, else the
+    cores free right now (:func:`free_cores`). Applied at once and recorded, so ``--resume`` uses the same count."""
+    if runtime.device.type != "cpu" or runtime.distributed:
+        return 0
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if raw:
+        if not raw.isdigit() or not 1 <= int(raw) <= 4096:
+            raise ConfigError(f"${THREADS_ENV}={raw!r} is not a thread count", hint=f"unset it, or {THREADS_ENV}=2")
+        threads = int(raw)
+    else:
+        threads = free_cores()
+    set_threads(threads)
+    return threads
 
 
 def _fixed(config: Config, source: str, announce: Callable[[str], None], line: str) -> Config:

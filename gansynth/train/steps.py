@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -77,6 +78,8 @@ class StepContext:
     lecam_weight: float = 0.0
     lecam_decay: float = 0.99
     lecam_anchors: torch.Tensor | None = None  # [2] device tensor: EMA of mean D(real), mean D(fake)
+    gsr_weight: float = 0.0
+    g_raw: nn.Module | None = None  # the generator itself (class_affines for group spectral regularization)
 
 
 def _guarded_step(
@@ -132,6 +135,20 @@ def lecam_penalty(d_real: torch.Tensor, d_fake: torch.Tensor, anchors: torch.Ten
     return (d_real - anchors[1]).pow(2).mean() + (d_fake - anchors[0]).pow(2).mean()
 
 
+def group_spectral_penalty(affines: list[torch.Tensor]) -> torch.Tensor:
+    """Group spectral regularization (Rangwani et al., ECCV 2022): each class's conditional-BN gain (and bias)
+    vector ``[C]`` is grouped into a ``[G, C/G]`` matrix (G the largest divisor of C up to √C) and its largest
+    singular value penalized, averaged over the classes and summed over layers. Class-conditional collapse on
+    tail classes shows as such matrices growing a dominant direction; the penalty keeps their spectrum spread."""
+    total = torch.zeros(())
+    for values in affines:
+        k, c = values.shape
+        groups = max(g for g in range(1, math.isqrt(c) + 1) if c % g == 0)
+        sigma = torch.linalg.matrix_norm(values.float().view(k, groups, c // groups), ord=2)  # [K]
+        total = total.to(sigma.device) + sigma.mean()
+    return total
+
+
 def g_step(ctx: StepContext, batches: Batches, n: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
     """One generator update; D's weights receive no gradient (backward is limited to G's parameters)."""
     z, y = batches.latent(n, gen)
@@ -141,5 +158,7 @@ def g_step(ctx: StepContext, batches: Batches, n: int, gen: torch.Generator) -> 
     loss = ctx.loss.g(out.float())
     if cls is not None:
         loss = loss + ctx.acgan_weight * F.cross_entropy(cls.float(), y)
+    if ctx.gsr_weight > 0 and hasattr(ctx.g_raw, "class_affines"):
+        loss = loss + ctx.gsr_weight * group_spectral_penalty(ctx.g_raw.class_affines(torch.unique(y)))
     bad = _guarded_step(ctx, ctx.opt_g, loss, ctx.g_params)
     return {"loss_g": loss.detach(), "bad_g": bad}

@@ -155,6 +155,8 @@ class Trainer:
             lecam_weight=t.lecam_weight,
             lecam_decay=t.lecam_decay,
             lecam_anchors=self.lecam_anchors,
+            gsr_weight=t.gsr_weight,
+            g_raw=self.g_raw,
         )
 
     @property

@@ -61,6 +61,14 @@ class BigGANGenerator(nn.Module):
         self.out_conv = sn_conv(widths[-1], spec.channels)
         self.width0 = widths[0]
 
+    def class_affines(self, labels: torch.Tensor) -> list[torch.Tensor]:
+        """Every conditional BN's class-specific gain and bias for ``labels`` (``[K, C]`` each); empty without
+        native conditioning. What group spectral regularization constrains."""
+        if not self.native:
+            return []
+        e = self.embed(labels)
+        return [t for m in self.modules() if isinstance(m, ConditionalBatchNorm2d) for t in m.class_affine(e)]
+
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         e = self.embed(labels)
         cond = torch.cat([e, z], dim=1) if self.native else None
