@@ -78,6 +78,7 @@ class TrainConfig:
     lecam_weight: float = 0.0  # LeCam regularization of D (Tseng et al. 2021; ~0.3 on small data); 0: off
     lecam_decay: float = 0.99  # EMA decay of D's mean real/fake outputs, the LeCam anchors
     gsr_weight: float = 0.0  # group spectral regularization of G's class-conditional BN (Rangwani et al. 2022); 0: off
+    ms_weight: float = 0.0  # mode seeking regularization of G (Mao et al. 2019: same class, other noise); 0: off
     tick_kimg: float = 4.0  # log/progress interval
     snapshot_kimg: float = 50.0  # checkpoint + sample grid interval
     seed: int = 0
@@ -91,7 +92,8 @@ class TrainConfig:
         _check(self.batch_size <= MAX_BATCH, "train.batch_size", self.batch_size, f"<= {MAX_BATCH}")
         _check(0 <= self.seed < MAX_SEED, "train.seed", self.seed, "an integer in [0, 2^53)")
         _check(0 <= self.lecam_decay < 1, "train.lecam_decay", self.lecam_decay, "in [0, 1)")
-        for key in ("ema_kimg", "ema_start_kimg", "acgan_weight", "gp_weight", "lecam_weight", "gsr_weight"):
+        weights = ("acgan_weight", "gp_weight", "lecam_weight", "gsr_weight", "ms_weight")
+        for key in ("ema_kimg", "ema_start_kimg", *weights):
             _check(0 <= getattr(self, key) < math.inf, f"train.{key}", getattr(self, key), "a finite number >= 0")
         for key in ("g_betas", "d_betas"):
             betas = getattr(self, key)

@@ -79,6 +79,7 @@ class StepContext:
     lecam_decay: float = 0.99
     lecam_anchors: torch.Tensor | None = None  # [2] device tensor: EMA of mean D(real), mean D(fake)
     gsr_weight: float = 0.0
+    ms_weight: float = 0.0
     g_raw: nn.Module | None = None  # the generator itself (class_affines for group spectral regularization)
 
 
@@ -149,13 +150,27 @@ def group_spectral_penalty(affines: list[torch.Tensor]) -> torch.Tensor:
     return total
 
 
+def mode_seeking_penalty(a: torch.Tensor, b: torch.Tensor, z: torch.Tensor, half: int) -> torch.Tensor:
+    """Mode seeking regularization (Mao et al., CVPR 2019): ``1 / (mean|G(z1) − G(z2)| / mean|z1 − z2| + ε)`` for
+    pairs of the same class. A conditional generator that ignores its noise (one image per class) makes the ratio
+    small and the penalty large; minimizing it spreads images of a class apart as their noises are."""
+    images = (a - b).abs().mean()
+    noise = (z[:half] - z[half : 2 * half]).abs().mean()
+    return 1.0 / (images / noise + 1e-5)
+
+
 def g_step(ctx: StepContext, batches: Batches, n: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
     """One generator update; D's weights receive no gradient (backward is limited to G's parameters)."""
     z, y = batches.latent(n, gen)
+    half = n // 2
+    if ctx.ms_weight > 0 and half:  # pairs: rows i and half + i share a label, not their noise
+        y = torch.cat([y[:half], y[:half], y[2 * half :]])
     with ctx.runtime.autocast():
         fake = ctx.g(z, y)
         out, cls = ctx.d_frozen(augment(fake.float(), ctx.ops, ctx.p, gen), y)
     loss = ctx.loss.g(out.float())
+    if ctx.ms_weight > 0 and half:
+        loss = loss + ctx.ms_weight * mode_seeking_penalty(fake[:half].float(), fake[half : 2 * half].float(), z, half)
     if cls is not None:
         loss = loss + ctx.acgan_weight * F.cross_entropy(cls.float(), y)
     if ctx.gsr_weight > 0 and hasattr(ctx.g_raw, "class_affines"):

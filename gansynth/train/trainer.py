@@ -156,6 +156,7 @@ class Trainer:
             lecam_decay=t.lecam_decay,
             lecam_anchors=self.lecam_anchors,
             gsr_weight=t.gsr_weight,
+            ms_weight=t.ms_weight,
             g_raw=self.g_raw,
         )
 
