@@ -47,7 +47,9 @@ def test_grayscale_when_every_image_is_gray_and_16bit_is_scaled(tmp_path):
 
 def test_resolution_is_chosen_from_the_data(tmp_path):
     make_folder(tmp_path / "d", {"a": 3, "b": 3}, size=40)
-    assert load_dataset(tmp_path / "d").resolution == 32  # largest supported size not above the 40 px median
+    assert load_dataset(tmp_path / "d").resolution == 64  # smallest supported size not below the 40 px median
+    make_folder(tmp_path / "big", {"a": 3, "b": 3}, size=150)
+    assert load_dataset(tmp_path / "big").resolution == 128  # the largest supported size at most
 
 
 def test_second_load_uses_the_cache(tmp_path, monkeypatch):

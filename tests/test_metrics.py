@@ -314,7 +314,8 @@ class CollapsedSampler:
         self.first = [dataset.images[(dataset.labels == k).nonzero()[0, 0]] for k in range(self.num_classes)]
         self.run_dir, self.kimg, self.checkpoint_sha256 = run_dir, 12.5, "c" * 64
 
-    def generate(self, class_index: int, n: int, seed: int = 0, truncation=None, batch_size: int = 256):
+    def generate(self, class_index: int, n: int, seed: int = 0, truncation=None, batch_size: int = 256, size=None):
+        assert size in (None, self.resolution)
         return self.first[class_index][None].repeat(n, 1, 1, 1)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -248,3 +249,22 @@ def test_gsr_shrinks_the_class_conditional_gains_of_a_trained_biggan(tmp_path):
         with torch.no_grad():
             norms[weight] = group_spectral_penalty(generator.class_affines(torch.arange(3))).item()
     assert norms[5.0] < 0.5 * norms[0.0], norms
+
+
+def test_threads_follow_the_free_cores_unless_fixed(monkeypatch):
+    from gansynth.runtime import cpu_runtime
+    from gansynth.train.plan import choose_threads, free_cores
+
+    assert 1 <= free_cores(0.05) <= len(os.sched_getaffinity(0))
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("GANSYNTH_THREADS")
+        monkeypatch.setattr(plan_module, "free_cores", lambda: 1)
+        assert choose_threads(cpu_runtime()) == 1 and torch.get_num_threads() == 1
+        monkeypatch.setenv("GANSYNTH_THREADS", "2")
+        assert choose_threads(cpu_runtime()) == 2
+        monkeypatch.setenv("GANSYNTH_THREADS", "many")
+        with pytest.raises(ConfigError, match="GANSYNTH_THREADS"):
+            choose_threads(cpu_runtime())
+    finally:
+        torch.set_num_threads(before)
