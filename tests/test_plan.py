@@ -173,9 +173,9 @@ def test_lecam_pulls_real_and_fake_outputs_toward_each_others_anchor():
     assert torch.isfinite(anchors).all()  # a non-finite batch leaves the anchors alone
 
 
-def test_lecam_trains_and_resumes_exactly(tmp_path):
+def test_lecam_and_mode_seeking_train_and_resume_exactly(tmp_path):
     data = make_folder(tmp_path / "data", {"a": 4, "b": 4})
-    lecam = ["train.lecam_weight=0.3"]
+    lecam = ["train.lecam_weight=0.3", "train.ms_weight=0.5"]  # both regularizers in the loop
     common = dict(progress=False, overrides=[*_tiny_overrides(), *lecam])
     gansynth.fit(data, out=tmp_path / "whole", kimg=0.064, **common)
     gansynth.fit(data, out=tmp_path / "split", kimg=0.032, **common)
@@ -268,3 +268,32 @@ def test_threads_follow_the_free_cores_unless_fixed(monkeypatch):
             choose_threads(cpu_runtime())
     finally:
         torch.set_num_threads(before)
+
+
+def test_mode_seeking_penalizes_a_generator_that_ignores_its_noise():
+    from gansynth.train.steps import mode_seeking_penalty
+
+    z = torch.randn(8, 4)
+    same = torch.ones(4, 1, 8, 8)
+    varied = torch.randn(8, 1, 8, 8)
+    ignores = mode_seeking_penalty(same, same.clone(), z, 4)
+    follows = mode_seeking_penalty(varied[:4], varied[4:], z, 4)
+    assert ignores.item() > 1000 * follows.item()
+
+
+def test_mode_seeking_gradients_make_a_noise_ignoring_generator_use_its_noise():
+    from gansynth.train.steps import mode_seeking_penalty
+
+    torch.manual_seed(0)
+    generator = torch.nn.Linear(4, 16)  # image = W z + b; W ≈ 0: the noise is (almost) ignored
+    torch.nn.init.normal_(generator.weight, std=1e-3)
+    optimizer = torch.optim.Adam(generator.parameters(), lr=1e-2)
+    z = torch.randn(16, 4)
+    before = generator(z).std(0).mean().item()
+    for _ in range(50):
+        images = generator(z)
+        loss = mode_seeking_penalty(images[:8], images[8:], z, 8)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert generator(z).std(0).mean().item() > 20 * before
