@@ -100,6 +100,43 @@ class Mixing:
 
 
 NO_SYNTHETIC = Mixing(weight=0.0)
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def parse_mixing(text: str) -> Mixing:
+    """``"weight=0.3,max_share=0.5,schedule=deferred,balanced_softmax=true"`` → Mixing; ``"none"`` → no synthetic.
+
+    Unset keys keep :class:`Mixing`'s defaults.
+
+    Raises:
+        ConfigError: an unknown key (did-you-mean), a malformed pair or a value out of range.
+    """
+    from dataclasses import fields
+
+    from gansynth.registry import did_you_mean
+
+    if text.strip().lower() in ("none", "no-synthetic"):
+        return NO_SYNTHETIC
+    types = {f.name: f.type for f in fields(Mixing)}
+    values: dict[str, object] = {}
+    for pair in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, raw = (item.strip() for item in pair.partition("="))
+        if not sep:
+            raise ConfigError(f"mixing {pair!r} is not key=value", hint=f"e.g. weight=0.3; keys: {', '.join(types)}")
+        if key not in types:
+            raise ConfigError(f"unknown mixing key {key!r}", hint=did_you_mean(key, list(types)))
+        if key == "schedule":
+            values[key] = raw
+        elif key == "balanced_softmax":
+            if raw.lower() not in (*_TRUE, *_FALSE):
+                raise ConfigError(f"mixing balanced_softmax={raw!r}", hint="true or false")
+            values[key] = raw.lower() in _TRUE
+        else:
+            try:
+                values[key] = float(raw)
+            except ValueError:
+                raise ConfigError(f"mixing {key}={raw!r} is not a number", hint=f"e.g. {key}=0.5") from None
+    return Mixing(**values)
 
 
 def head_only(mixing: Mixing | None, step: int, total_steps: int) -> bool:

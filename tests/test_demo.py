@@ -36,10 +36,10 @@ def test_demo_runs_every_stage_and_ends_with_the_verdict(tmp_path, capsys):
     assert len((out / "synthetic" / "metadata.csv").read_text().splitlines()) == 1 + sum(result.export.counts.values())
     # benchmark: all four arms on the held-out split, report files, and the verdict as the last line on stdout
     report = json.loads((out / "benchmark" / "report.json").read_text())
-    assert set(report["arms"]) == {"real", "real+synthetic", "synthetic", "rebalanced"}
+    assert set(report["arms"]) == {"real", "real+synthetic", "synthetic", "rebalanced", "balanced-softmax"}
     assert report["protocol"]["split"]["kind"] == "given"
     assert {"report.json", "report.md", "arms.png"} <= {p.name for p in (out / "benchmark").iterdir()}
-    assert result.verdict.startswith("real+synthetic vs real")
+    assert result.verdict.startswith(f"real+synthetic vs {report['best_non_generative']}:")
     assert stdout.strip().splitlines()[-1] == result.verdict
 
 
