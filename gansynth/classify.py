@@ -390,9 +390,7 @@ def train_classifier(
         net = runtime.prepare(build_classifier(config.model, num_classes, in_chans, resolution))
         device = runtime.device
         mask = None if synthetic is None else synthetic.to(device)
-        fit_classifier(
-            net, images.to(device), labels.to(device), num_classes, config, runtime, progress, mask, mixing
-        )
+        fit_classifier(net, images.to(device), labels.to(device), num_classes, config, runtime, progress, mask, mixing)
     return Classifier(net.eval(), num_classes, in_chans, resolution, config, runtime)
 
 

@@ -22,7 +22,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
 from gansynth.errors import ConfigError, DataError

@@ -341,8 +341,8 @@ def test_cli_option_errors(folders, capsys, extra, message):
 def test_cli_summary_ends_with_verdict(folders, capsys):
     tmp_path, real = folders
     synthetic = make_folder(tmp_path / "syn", dict.fromkeys(CLASSES, 4), size=16, mode="L", seed=3)
-    argv = [str(real), "--synthetic", str(synthetic), "--arms", "real,real+synthetic", "--seeds", "2", "--budget", "fixed"]
-    argv += ["--mixing", "weight=1,max_share=1"]
+    argv = [str(real), "--synthetic", str(synthetic), "--arms", "real,real+synthetic", "--seeds", "2"]
+    argv += ["--budget", "fixed", "--mixing", "weight=1,max_share=1"]
     with pytest.raises(SystemExit) as exc:
         main(["benchmark", *argv, "--epochs", "1", "--out", str(tmp_path / "r"), "--quiet"])
     assert exc.value.code == 0

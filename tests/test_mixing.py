@@ -1,4 +1,4 @@
-"""Mixing synthetic images into classifier training: the spec, the loss, the batches, the schedules, balanced softmax."""
+"""Mixing synthetic images into classifier training: spec, loss, batches, schedules, balanced softmax."""
 
 from __future__ import annotations
 
@@ -44,7 +44,8 @@ def test_mixing_rejects_out_of_range_settings(key, value):
 def test_zero_weight_means_no_synthetic():
     assert not NO_SYNTHETIC.uses_synthetic and Mixing().uses_synthetic
     assert NO_SYNTHETIC.describe() == "no synthetic" and "deferred@0.5" in Mixing(schedule="deferred").describe()
-    assert eval(Mixing(schedule="head", balanced_softmax=True).python()) == Mixing(schedule="head", balanced_softmax=True)
+    head = Mixing(schedule="head", balanced_softmax=True)
+    assert eval(head.python()) == head
 
 
 def test_mixed_loss_weights_and_smooths_synthetic_samples():
@@ -96,7 +97,7 @@ def test_mixed_dataset_feeds_a_dataloader():
     loader = DataLoader(data, batch_sampler=data.batch_sampler(mixing, batch_size=8, steps=3, seed=1))
     batches = list(loader)
     assert len(batches) == 3
-    for x, y, synthetic in batches:
+    for x, _, synthetic in batches:
         assert x.shape == (8, 1, 4, 4) and int(synthetic.sum()) == 4
         assert torch.equal(x[synthetic].flatten(1).mean(1), torch.ones(4))  # synthetic flags match the images
     assert torch.allclose(data.log_prior(mixing).exp(), torch.tensor([5 / 19, 14 / 19]))  # [5, 5 + 0.3 × 30]

@@ -37,8 +37,8 @@ COMPARISONS = (
 )
 VERDICT_RULE = (
     "real+synthetic against the non-generative arm (real, rebalanced, balanced-softmax) with the highest mean "
-    "balanced accuracy; paired over seeds on balanced accuracy: 'helps' when the mean difference is positive and its 95% Student-t "
-    "confidence interval (mean ± t[0.975, n-1] × std/√n) lies above 0, 'hurts' when it lies below 0, "
+    "balanced accuracy; paired over seeds on balanced accuracy: 'helps' when the mean difference is positive and its "
+    "95% Student-t confidence interval (mean ± t[0.975, n-1] × std/√n) lies above 0, 'hurts' when it lies below 0, "
     "'does not help' otherwise, 'inconclusive' with one seed"
 )
 

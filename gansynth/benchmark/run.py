@@ -27,8 +27,8 @@ from gansynth.benchmark.plan import (
     check_options,
     export_count,
     plan_synthetic,
+    take_first,
 )
-from gansynth.benchmark.plan import take_first
 from gansynth.benchmark.record import build_record
 from gansynth.benchmark.select import (
     CANDIDATES,
@@ -42,8 +42,8 @@ from gansynth.benchmark.select import (
 from gansynth.classify import ClassifierConfig, evaluate_predictions, train_classifier
 from gansynth.data import ImageDataset
 from gansynth.errors import ConfigError, DataError
-from gansynth.mixing import Mixing
 from gansynth.io import make_dirs
+from gansynth.mixing import Mixing
 from gansynth.runtime import Runtime, make_runtime
 
 DEFAULT_MODEL = "test_efficientnet"  # timm's tiny EfficientNet: ~99% on digits in ~10 s on one CPU thread
@@ -339,7 +339,13 @@ def _train_all(
                 start = time.perf_counter()
                 config = replace(base, balanced=arm.balanced, balanced_softmax=arm.balanced_softmax, seed=seed)
                 classifier = train_classifier(
-                    arm.images, arm.labels, train.num_classes, config, runtime, synthetic=arm.synthetic, mixing=arm.mixing
+                    arm.images,
+                    arm.labels,
+                    train.num_classes,
+                    config,
+                    runtime,
+                    synthetic=arm.synthetic,
+                    mixing=arm.mixing,
                 )
                 predicted = classifier.predict(test_set.images)
                 result = evaluate_predictions(test_set.labels, predicted, train.class_names)

@@ -95,7 +95,13 @@ def validation_scorer(validation: ImageDataset, base: ClassifierConfig, runtime:
             mask = torch.cat([torch.zeros(len(fit), dtype=torch.bool), torch.ones(len(extra_labels), dtype=torch.bool)])
         config = replace(base, steps=steps, seed=seed, balanced=False, balanced_softmax=mixing.balanced_softmax)
         classifier = train_classifier(
-            images, labels, fit.num_classes, config, runtime, synthetic=mask, mixing=mixing if mask is not None else None
+            images,
+            labels,
+            fit.num_classes,
+            config,
+            runtime,
+            synthetic=mask,
+            mixing=mixing if mask is not None else None,
         )
         predicted = classifier.predict(validation.images)
         return evaluate_predictions(validation.labels, predicted, validation.class_names)["balanced_accuracy"]
