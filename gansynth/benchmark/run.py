@@ -33,6 +33,7 @@ from gansynth.benchmark.record import build_record
 from gansynth.benchmark.select import (
     CANDIDATES,
     LEGACY,
+    MIN_GAIN,
     VALIDATION_FRACTION,
     carve_validation,
     choose_mixing,
@@ -435,4 +436,12 @@ def _choose(
         lambda line: console.print(line, highlight=False), known,
     )  # fmt: skip
     record["mixing"] = {**chosen, "chosen": asdict(chosen["chosen"])}
+    without = max(c["validation_balanced_accuracy"] for c in chosen["candidates"] if not c["uses_synthetic"])
+    if without > 1 - MIN_GAIN:
+        notes.append(
+            f"validation is saturated: without synthetic images the classifier already scores {without:.3f} "
+            f"balanced accuracy on the {len(parts.validation)} validation images, so no mixing can show the "
+            f"{MIN_GAIN * 100:g}-point gain the choice asks for; more validation images (a larger "
+            "--validation-fraction) or a harder task are needed to judge the synthetic set"
+        )
     return steps, chosen["chosen"], record
