@@ -231,8 +231,10 @@ def _selection_markdown(record: dict) -> list[str]:
         lines += ["", f"every arm trains {budget['steps']} steps", ""]
     if mixing.get("candidates"):
         lines += [f"- mixing rule: {mixing['rule']}", "", "| candidate mixing | validation balanced accuracy |"]
-        lines += ["|---|---|"] + [
-            f"| {c['label']} | {c['validation_balanced_accuracy'] * PERCENT:.1f} |" for c in mixing["candidates"]
+        lines[-1] += " validation log-loss |"
+        lines += ["|---|---|---|"] + [
+            f"| {c['label']} | {c['validation_balanced_accuracy'] * PERCENT:.1f} | {c['validation_log_loss']:.4f} |"
+            for c in mixing["candidates"]
         ]
         lines += ["", f"chosen: **{mixing['chosen_label']}**"]
     if record.get("recommendation"):

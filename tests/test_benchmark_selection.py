@@ -69,8 +69,9 @@ def _choices(monkeypatch, real, test, synthetic, tmp_path, mixings) -> tuple[dic
     def train(images, labels, *args, **kwargs):
         seen.append(images)
         classifier = original_train(images, labels, *args, **kwargs)
-        predict = classifier.predict
-        classifier.predict = lambda x, *a, **k: seen.append(x) or predict(x, *a, **k)
+        for name in ("predict", "predict_proba", "features"):
+            method = getattr(classifier, name)
+            setattr(classifier, name, lambda x, *a, _method=method, **k: seen.append(x) or _method(x, *a, **k))
         return classifier
 
     def choose(*args, **kwargs):
@@ -119,3 +120,20 @@ def test_pick_needs_a_margin_for_synthetic_images():
     candidates = [NO_SYNTHETIC, Mixing(weight=0.0, balanced_softmax=True), Mixing(), LEGACY]
     assert pick(candidates, [0.90, 0.92, 0.924, 0.91]) == candidates[1]  # +0.4 points: not enough
     assert pick(candidates, [0.90, 0.92, 0.93, 0.93]) == candidates[2]  # +1 point; the tie goes to the earlier
+    saturated = [1.0, 1.0, 1.0, 1.0]  # balanced accuracy cannot rank them: the log-loss does
+    assert pick(candidates, saturated, [0.30, 0.25, 0.20, 0.24]) == candidates[2]  # 20% lower than 0.25
+    assert pick(candidates, saturated, [0.30, 0.25, 0.24, 0.23]) == candidates[1]  # 8% lower: not enough
+    assert pick(candidates, [1.0, 1.0, 0.99, 1.0], [0.3, 0.3, 0.1, 0.3]) == candidates[0]  # lower accuracy: no
+
+
+def test_validation_scores_average_over_the_classes_present():
+    from sklearn.metrics import balanced_accuracy_score
+
+    from gansynth.benchmark.select import balanced_accuracy, balanced_log_loss
+
+    probabilities = torch.tensor([[0.9, 0.1, 0.0], [0.2, 0.8, 0.0], [0.6, 0.4, 0.0], [0.5, 0.5, 0.0]])
+    labels = torch.tensor([0, 1, 1, 1])  # class 2 has no validation image
+    expected = balanced_accuracy_score(labels.numpy(), probabilities.argmax(1).numpy())
+    assert balanced_accuracy(probabilities, labels) == pytest.approx(expected)
+    class_one = -(np.log(0.8) + np.log(0.4) + np.log(0.5)) / 3
+    assert balanced_log_loss(probabilities, labels) == pytest.approx((-np.log(0.9) + class_one) / 2)

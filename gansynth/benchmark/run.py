@@ -423,8 +423,8 @@ def _choose(
         grown = grow_budget(parts.fit, fit_steps, score, seeds, lambda line: console.print(line, highlight=False))
         fit_steps = grown["steps"]
         steps = max(min_steps, round(fit_steps * len(train) / len(parts.fit)))
-        kept = next(h for h in grown["history"] if h["steps"] == fit_steps)["validation_balanced_accuracy"]
-        known = {Mixing(weight=0.0): kept}
+        kept = next(h for h in grown["history"] if h["steps"] == fit_steps)
+        known = {Mixing(weight=0.0): (kept["validation_balanced_accuracy"], kept["validation_log_loss"])}
         record["budget"] = {"mode": "auto", "fit_steps": fit_steps, **grown, "steps": steps}
         if not grown["converged"]:
             notes.append(f"the real-only baseline still gained at the budget cap ({fit_steps} steps on validation)")
@@ -440,8 +440,8 @@ def _choose(
     if without > 1 - MIN_GAIN:
         notes.append(
             f"validation is saturated: without synthetic images the classifier already scores {without:.3f} "
-            f"balanced accuracy on the {len(parts.validation)} validation images, so no mixing can show the "
-            f"{MIN_GAIN * 100:g}-point gain the choice asks for; more validation images (a larger "
-            "--validation-fraction) or a harder task are needed to judge the synthetic set"
+            f"balanced accuracy on the {len(parts.validation)} validation images, so no mixing can show a "
+            f"{MIN_GAIN * 100:g}-point gain there and the choice rests on the validation log-loss; more validation "
+            "images (a larger --validation-fraction) would make it firmer"
         )
     return steps, chosen["chosen"], record
