@@ -23,6 +23,7 @@ from gansynth.benchmark import data as bdata
 from gansynth.benchmark.plan import (
     SYNTHETIC_ARMS,
     Arm,
+    SyntheticPlan,
     build_arms,
     check_options,
     export_count,
@@ -386,7 +387,7 @@ def _check_choice_options(
 def _choose(
     train: ImageDataset,
     pool: ImageDataset | None,
-    plan,
+    plan: SyntheticPlan,
     arm_names: list[str],
     base: ClassifierConfig,
     mixings: Sequence[Mixing] | None,
