@@ -6,6 +6,7 @@ import pytest
 
 from gansynth.cli import main
 from gansynth.demo import run_demo
+from gansynth.mixing import Mixing
 
 
 def run_cli(args, capsys) -> tuple[int, str, str]:
@@ -17,7 +18,8 @@ def run_cli(args, capsys) -> tuple[int, str, str]:
 
 def test_demo_runs_every_stage_and_ends_with_the_verdict(tmp_path, capsys):
     out = tmp_path / "demo"
-    result = run_demo(out, progress=False, kimg=1.0, seeds=1)  # a short GAN: this checks the path, not quality
+    # a short GAN and one given mixing at the fixed budget: this checks the path, not quality or the choices
+    result = run_demo(out, progress=False, kimg=1.0, seeds=1, budget="fixed", mixings=[Mixing()])
     stdout = capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == [
         ".gansynth-demo.json", "benchmark", "data", "evaluate.json", "run", "synthetic"
