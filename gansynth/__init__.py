@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from gansynth.exporter import export
     from gansynth.metrics import evaluate
+    from gansynth.mixing import MixedDataset, Mixing
     from gansynth.sampler import Sampler, load_sampler
     from gansynth.synthetic import SyntheticDataset
     from gansynth.train.fit import fit
@@ -22,6 +23,8 @@ _LAZY = {
     "export": ("gansynth.exporter", "export"),
     "SyntheticDataset": ("gansynth.synthetic", "SyntheticDataset"),
     "evaluate": ("gansynth.metrics", "evaluate"),
+    "Mixing": ("gansynth.mixing", "Mixing"),
+    "MixedDataset": ("gansynth.mixing", "MixedDataset"),
 }
 
 
@@ -37,6 +40,8 @@ def __getattr__(name: str):
 
 __all__ = [
     "GansynthError",
+    "MixedDataset",
+    "Mixing",
     "Sampler",
     "SyntheticDataset",
     "evaluate",

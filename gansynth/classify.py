@@ -35,6 +35,7 @@ from gansynth.classify_net import (
 )
 from gansynth.errors import CheckpointError, ConfigError, DataError, first_line
 from gansynth.io import atomic_write_bytes, atomic_write_json, make_dirs
+from gansynth.mixing import Mixing
 from gansynth.runtime import Runtime, cpu_runtime
 
 __all__ = [
@@ -69,6 +70,8 @@ class ClassifierConfig:
         augment: random crop with zero padding of resolution/8 px (4 px at 32 px), plus flips when ``flip``.
         flip: allow random horizontal flips (turn off for digits and text).
         balanced: draw training batches with equal probability per class (the "rebalanced" benchmark arm).
+        balanced_softmax: logit-adjusted cross-entropy, ``logits + log(class prior)`` in training and plain logits
+            at test time, the prior from the training labels' counts (the "balanced-softmax" benchmark arm).
         seed: seed of weight init, shuffling and augmentation.
         steps: total optimizer steps when set (the last epoch is cut short); ``epochs`` is then ignored. Lets
             runs on data sets of different sizes get the same training budget (the benchmark's arms).
@@ -85,6 +88,7 @@ class ClassifierConfig:
     augment: bool = True
     flip: bool = True
     balanced: bool = False
+    balanced_softmax: bool = False
     seed: int = 0
     steps: int | None = None
 
@@ -107,7 +111,7 @@ class ClassifierConfig:
             number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
             _check(number and ok(value), key, value, allowed)
         _check(self.schedule in SCHEDULES, "schedule", self.schedule, " or ".join(SCHEDULES))
-        for key in ("augment", "flip", "balanced"):
+        for key in ("augment", "flip", "balanced", "balanced_softmax"):
             _check(isinstance(getattr(self, key), bool), key, getattr(self, key), "true or false")
 
 
@@ -341,6 +345,9 @@ def train_classifier(
     config: ClassifierConfig,
     runtime: Runtime | None = None,
     progress: bool = False,
+    *,
+    synthetic: torch.Tensor | None = None,
+    mixing: Mixing | None = None,
 ) -> Classifier:
     """Train ``config.model`` from scratch on a labeled image set.
 
@@ -355,6 +362,9 @@ def train_classifier(
         config: model and optimisation settings.
         runtime: device, autocast and compile settings; CPU fp32 when None.
         progress: show a rich progress bar (epochs, img/s, loss).
+        synthetic: ``[N]`` bool, True for the synthetic images among ``images``; they join training as ``mixing``
+            says (a mixing without synthetic images drops them).
+        mixing: how synthetic images are weighted, smoothed, batched and scheduled (:mod:`gansynth.mixing`).
 
     Returns:
         The trained classifier in eval mode.
@@ -365,14 +375,22 @@ def train_classifier(
     """
     runtime = runtime or cpu_runtime()
     check_training_data(images, labels, num_classes)
+    if synthetic is not None:
+        if mixing is None:
+            raise ConfigError("a synthetic mask needs a mixing", hint="pass mixing=gansynth.mixing.Mixing(...)")
+        if not isinstance(synthetic, torch.Tensor) or synthetic.dtype != torch.bool or synthetic.shape != labels.shape:
+            raise DataError(f"synthetic must be a bool mask [{labels.numel()}]", hint="True for synthetic images")
+        if not mixing.uses_synthetic:
+            images, labels, synthetic = images[~synthetic], labels[~synthetic], None
+            check_training_data(images, labels, num_classes)
     in_chans, resolution = int(images.shape[1]), int(images.shape[-1])
     rng_devices = [runtime.device.index or 0] if runtime.device.type == "cuda" else []
     with torch.random.fork_rng(devices=rng_devices):  # seeded init and dropout without touching the caller's RNG
         torch.manual_seed(config.seed)
         net = runtime.prepare(build_classifier(config.model, num_classes, in_chans, resolution))
-        fit_classifier(
-            net, images.to(runtime.device), labels.to(runtime.device), num_classes, config, runtime, progress
-        )
+        device = runtime.device
+        mask = None if synthetic is None else synthetic.to(device)
+        fit_classifier(net, images.to(device), labels.to(device), num_classes, config, runtime, progress, mask, mixing)
     return Classifier(net.eval(), num_classes, in_chans, resolution, config, runtime)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import math
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import timm
@@ -14,6 +15,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from torch import nn
 
 from gansynth.errors import ConfigError, DataError, TrainingError, first_line
+from gansynth.mixing import Mixing, head_only, log_prior, mixed_batches, mixed_loss
 from gansynth.registry import did_you_mean
 from gansynth.runtime import Runtime
 
@@ -250,11 +252,16 @@ def fit_classifier(
     config: ClassifierConfig,
     runtime: Runtime,
     progress: bool,
+    synthetic: torch.Tensor | None = None,
+    mixing: Mixing | None = None,
 ) -> None:
     """The optimisation loop; ``data`` uint8 ``[N, C, R, R]`` and ``targets`` ``[N]`` already on the device.
 
     Every step uses exactly ``config.batch_size`` images, whatever N (a set smaller than a batch is repeated),
-    so runs on sets of different sizes with the same ``config.steps`` see the same number of images.
+    so runs on sets of different sizes with the same ``config.steps`` see the same number of images. With a
+    ``synthetic`` mask ``[N]`` (bool) and a ``mixing``, batches, loss weights and the schedule follow
+    :mod:`gansynth.mixing`; ``config.balanced_softmax`` (or ``mixing.balanced_softmax``) adds the log class prior
+    to the training logits.
     """
     count, batch = int(targets.numel()), config.batch_size
     total_steps, steps = training_budget(count, config)
@@ -266,19 +273,28 @@ def fit_classifier(
     generator = runtime.generator(config.seed)
     layout = torch.channels_last if runtime.channels_last else torch.contiguous_format
     resolution = int(data.shape[-1])
+    if synthetic is not None and not bool(synthetic.any()):
+        synthetic = None
+    batches = _batch_source(targets, synthetic, mixing, config, total_steps, num_classes, generator)
+    prior = _prior(targets, synthetic, mixing, config, num_classes)
     net.train()
     with _EpochProgress(epochs, progress) as bar:
         for epoch in range(epochs):
             start, loss_sum = time.perf_counter(), torch.zeros((), device=runtime.device)
-            order = epoch_order(targets, steps * batch, config.balanced, num_classes, generator)
             epoch_steps = min(steps, total_steps - epoch * steps)  # the last epoch may be cut short
-            for index in order.view(steps, batch)[:epoch_steps]:
+            for offset, index in enumerate(batches(epoch * steps, epoch_steps, steps)):
+                if synthetic is not None and head_only(mixing, epoch * steps + offset, total_steps) and net.training:
+                    _freeze_backbone(net)
                 x = to_model_input(data[index], resolution, runtime)
                 if config.augment:
                     x = augment_batch(x, config.flip, generator)
                 with runtime.autocast():
                     logits = forward(x.contiguous(memory_format=layout))
-                loss = F.cross_entropy(logits.float(), targets[index], label_smoothing=config.label_smoothing)
+                if prior is None and synthetic is None:
+                    loss = F.cross_entropy(logits.float(), targets[index], label_smoothing=config.label_smoothing)
+                else:
+                    is_synthetic = None if synthetic is None else synthetic[index]
+                    loss = mixed_loss(logits, targets[index], is_synthetic, mixing, config.label_smoothing, prior)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
@@ -292,6 +308,60 @@ def fit_classifier(
                     hint="lower the classifier lr, or train in fp32",
                 )
             bar.update(epoch + 1, epoch_steps * batch / (time.perf_counter() - start), mean_loss)
+
+
+def _batch_source(
+    targets: torch.Tensor,
+    synthetic: torch.Tensor | None,
+    mixing: Mixing | None,
+    config: ClassifierConfig,
+    total_steps: int,
+    num_classes: int,
+    generator: torch.Generator,
+) -> Callable[[int, int, int], torch.Tensor]:
+    """``batches(first_step, count, steps_per_epoch)`` → index batches ``[count, batch_size]`` into the set.
+
+    Without synthetic images: one epoch order (a permutation, or class-balanced draws) per call, as always. With
+    them: the whole plan of :func:`gansynth.mixing.mixed_batches`, mapped from [real, synthetic] to set indices.
+    """
+    batch = config.batch_size
+    if synthetic is None:
+
+        def plain(first: int, count: int, steps: int) -> torch.Tensor:
+            order = epoch_order(targets, steps * batch, config.balanced, num_classes, generator)
+            return order.view(steps, batch)[:count]
+
+        return plain
+    where = torch.cat([(~synthetic).nonzero().flatten(), synthetic.nonzero().flatten()])
+    real = int((~synthetic).sum())
+    plan = where[mixed_batches(real, len(where) - real, batch, total_steps, mixing, generator)]
+    return lambda first, count, steps: plan[first : first + count]
+
+
+def _prior(
+    targets: torch.Tensor,
+    synthetic: torch.Tensor | None,
+    mixing: Mixing | None,
+    config: ClassifierConfig,
+    num_classes: int,
+) -> torch.Tensor | None:
+    """The log class prior of balanced softmax (real + weighted synthetic counts), or None for plain softmax."""
+    if not (config.balanced_softmax or (mixing is not None and mixing.balanced_softmax)):
+        return None
+    if synthetic is None:
+        return log_prior(torch.bincount(targets, minlength=num_classes).tolist()).to(targets.device)
+    real = torch.bincount(targets[~synthetic], minlength=num_classes).tolist()
+    added = torch.bincount(targets[synthetic], minlength=num_classes).tolist()
+    return log_prior(real, added, mixing.weight).to(targets.device)
+
+
+def _freeze_backbone(net: nn.Module) -> None:
+    """Train the classifier head only from now on: backbone weights frozen, norms in inference mode."""
+    for parameter in net.parameters():
+        parameter.requires_grad_(False)
+    for parameter in net.get_classifier().parameters():
+        parameter.requires_grad_(True)
+    net.eval()
 
 
 def _sgd(net: nn.Module, config: ClassifierConfig) -> torch.optim.SGD:

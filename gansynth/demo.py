@@ -10,12 +10,16 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from gansynth.errors import ConfigError
 from gansynth.io import atomic_write_json, writing
 from gansynth.rundir import SAMPLES
+
+if TYPE_CHECKING:
+    from gansynth.mixing import Mixing
 
 DEMO_SEEDS = 3
 DEMO_FILES = ("data", "run", "evaluate.json", "synthetic", "benchmark")  # what a demo folder holds, nothing else
@@ -53,6 +57,8 @@ def run_demo(
     kimg: float | None = None,
     seeds: int = DEMO_SEEDS,
     epochs: int | None = None,
+    budget: str = "auto",
+    mixings: list[Mixing] | None = None,
 ) -> DemoResult:
     """Run the quickstart into ``out`` (fresh each time) and return what each stage produced.
 
@@ -63,6 +69,8 @@ def run_demo(
         kimg: GAN training length (None: the digits recipe's).
         seeds: benchmark seeds per arm.
         epochs: benchmark training length (None: the benchmark default).
+        budget: benchmark budget, ``auto`` (grown on validation) or ``fixed`` (the epochs rule).
+        mixings: candidate mixings of real+synthetic (None: the benchmark's set, chosen on validation).
 
     Raises:
         ConfigError: ``out`` is a file, or a non-empty folder that is not a demo folder.
@@ -96,7 +104,7 @@ def run_demo(
     exported = export(fitted.run_dir, out / "synthetic", per_class=per_class, progress=progress)
     console.print(f"export: {exported.out} ({sum(exported.counts.values())} images, manifest {exported.manifest})")
 
-    console.rule("4/4 benchmark: real vs real+synthetic vs synthetic-only vs rebalanced, on the held-out split")
+    console.rule("4/4 benchmark: real, real+synthetic, synthetic-only, rebalanced, balanced-softmax; held-out split")
     result = benchmark(
         train_dir,
         test=test_dir,
@@ -107,6 +115,8 @@ def run_demo(
         progress=progress,
         flip=False,  # digits are not mirror-symmetric
         console=console,
+        budget=budget,
+        mixings=mixings,
     )
     print_summary(result.record, report, report_dir=result.out)
     return DemoResult(out, fitted.run_dir, metrics, exported, result)

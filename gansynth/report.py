@@ -133,9 +133,26 @@ def print_summary(record: dict, console: Console | None = None, report_dir: Path
     )
     for note in protocol["notes"]:
         console.print(f"[yellow]note:[/] {note}")
+    for line in selection_lines(record):
+        console.print(line, soft_wrap=True, markup=False)
     if report_dir is not None:
         console.print(f"report: {Path(report_dir) / REPORT_MD} (+ report.json and PNG charts)", soft_wrap=True)
     console.print(f"[bold]{record['verdict']}[/]", soft_wrap=True)  # one line, never wrapped: easy to grep
+
+
+def selection_lines(record: dict) -> list[str]:
+    """The validation choices (budget, mixing) and the recommendation, one line each; empty for older records."""
+    selection, lines = record.get("selection") or {}, []
+    budget = selection.get("budget") or {}
+    if budget.get("mode") == "auto":
+        tried = ", ".join(f"{h['steps']}: {h['validation_balanced_accuracy'] * PERCENT:.1f}" for h in budget["history"])
+        lines.append(f"budget (validation, real only; steps: balanced accuracy): {tried} → {budget['steps']} steps")
+    mixing = selection.get("mixing") or {}
+    if mixing.get("candidates"):
+        lines.append(f"mixing chosen on validation: {mixing['chosen_label']}")
+    if record.get("recommendation"):
+        lines.append(f"recommendation: {record['recommendation']}")
+    return lines
 
 
 # --- files ----------------------------------------------------------------------------------------------------
@@ -197,7 +214,32 @@ def markdown(record: dict, charts: list[str]) -> str:
     lines += ["", "## Charts", ""] + [f"![{Path(c).stem}]({c})" for c in charts]
     if p["notes"]:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in p["notes"]]
+    lines += _selection_markdown(record)
     return "\n".join(lines) + "\n"
+
+
+def _selection_markdown(record: dict) -> list[str]:
+    """Validation budget and candidate table, then the recommendation: the report's last section."""
+    selection = record.get("selection") or {}
+    lines = []
+    budget, mixing = selection.get("budget") or {}, selection.get("mixing") or {}
+    if selection.get("validation"):
+        lines += ["", "## Choices on validation (real training images only; the test split is never read)", ""]
+    if budget.get("mode") == "auto":
+        lines += [f"- budget: {budget['rule']}", "", "| steps (fit part) | validation balanced accuracy |", "|---|---|"]
+        lines += [f"| {h['steps']} | {h['validation_balanced_accuracy'] * PERCENT:.1f} |" for h in budget["history"]]
+        lines += ["", f"every arm trains {budget['steps']} steps", ""]
+    if mixing.get("candidates"):
+        lines += [f"- mixing rule: {mixing['rule']}", "", "| candidate mixing | validation balanced accuracy |"]
+        lines[-1] += " validation log-loss |"
+        lines += ["|---|---|---|"] + [
+            f"| {c['label']} | {c['validation_balanced_accuracy'] * PERCENT:.1f} | {c['validation_log_loss']:.4f} |"
+            for c in mixing["candidates"]
+        ]
+        lines += ["", f"chosen: **{mixing['chosen_label']}**"]
+    if record.get("recommendation"):
+        lines += ["", "## Recommendation", "", record["recommendation"]]
+    return lines
 
 
 def _protocol_items(p: dict) -> list[str]:

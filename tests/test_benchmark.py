@@ -16,11 +16,13 @@ from gansynth.benchmark import HELPS, HURTS, INCONCLUSIVE, NO_HELP, benchmark, p
 from gansynth.benchmark.data import held_out_split, match_geometry
 from gansynth.benchmark.digits import write_image_folder
 from gansynth.benchmark.plan import export_count, plan_synthetic, take_first
+from gansynth.benchmark.select import LEGACY
 from gansynth.benchmark.stats import summarize, verdict_line
 from gansynth.cli import main
 from gansynth.errors import ConfigError, DataError
 
-FAST = {"epochs": 1, "batch_size": 32, "progress": False}  # every arm gets max(min_steps, 1 epoch) steps of 32
+# every arm gets max(min_steps, 1 epoch) steps of 32; real+synthetic mixes as before issue 13 (no validation choice)
+FAST = {"epochs": 1, "batch_size": 32, "progress": False, "budget": "fixed", "mixings": [LEGACY]}
 CHANCE = 0.1  # ten digit classes
 
 
@@ -219,8 +221,11 @@ def test_report_files_and_json_schema(small_report):
     assert {p.name for p in (root / "report").iterdir()} == names
     assert {p.name for p in result.files} == names
     record = json.loads((root / "report" / "report.json").read_text())
-    assert set(record) == {"arms", "comparisons", "verdict", "confusion", "protocol"}
-    arms = ["real", "real+synthetic", "synthetic", "rebalanced", "real+synthetic@0.5x", "real+synthetic@1x"]
+    assert set(record) == {
+        "arms", "comparisons", "verdict", "best_non_generative", "selection", "confusion", "protocol", "recommendation"
+    }  # fmt: skip
+    arms = ["real", "real+synthetic", "synthetic", "rebalanced", "balanced-softmax"]
+    arms += ["real+synthetic@0.5x", "real+synthetic@1x"]
     assert list(record["arms"]) == arms
     for row in record["arms"].values():
         assert set(row) == ARM_KEYS
@@ -243,12 +248,20 @@ def test_report_files_and_json_schema(small_report):
     assert split["kind"] == "held-out" and split["seed"] == 0 and len(split["test_indices"]) == 6
     assert all(f.split("/")[0] in CLASSES for f in split["test_files"])
     assert record["verdict"] == record["comparisons"][0]["line"]
+    best = record["best_non_generative"]
+    assert record["comparisons"][0]["arm"] == "real+synthetic" and record["comparisons"][0]["baseline"] == best
+    means = {a: record["arms"][a]["balanced_accuracy"]["mean"] for a in ("real", "rebalanced", "balanced-softmax")}
+    assert means[best] == max(means.values())
+    assert protocol["balanced_softmax"]["balanced-softmax"] and not protocol["balanced_softmax"]["real"]
+    assert "mixed with gansynth.mixing.Mixing(weight=1" in record["recommendation"]
 
 
 def test_report_markdown_ends_in_tables_and_charts(small_report):
     _, root = small_report
     text = (root / "report" / "report.md").read_text()
-    assert "**Verdict:** real+synthetic vs real:" in text
+    best = json.loads((root / "report" / "report.json").read_text())["best_non_generative"]
+    assert f"**Verdict:** real+synthetic vs {best}:" in text
+    assert text.rstrip().splitlines()[-2:][0] == "" and "## Recommendation" in text.split("\n\n")[-2]
     for chart in ("arms.png", "per_class_recall.png", "confusion.png", "ratio_sweep.png"):
         assert f"]({chart})" in text
     assert "| real+synthetic@1x | 30 + 30 |" in text  # (12 - 2 held out) × 3 real, + 1 × 10 per class
@@ -314,6 +327,10 @@ def test_cli_too_few_images_for_split(tmp_path, capsys):
         (["--ratio-sweep", "0.5,x"], "not a comma-separated list"),
         (["--balance-to", "most"], "'max' or a count"),
         (["--synthetic", "S", "--run", "R"], "both given"),
+        (["--mixing", "wieght=0.3"], "did you mean 'weight'"),
+        (["--mixing", "schedule=late"], "schedule must be one of"),
+        (["--mixing", "weight=-1"], "weight must be >= 0"),
+        (["--budget", "long"], "'auto' or 'fixed'"),
     ],
 )
 def test_cli_option_errors(folders, capsys, extra, message):
@@ -325,6 +342,7 @@ def test_cli_summary_ends_with_verdict(folders, capsys):
     tmp_path, real = folders
     synthetic = make_folder(tmp_path / "syn", dict.fromkeys(CLASSES, 4), size=16, mode="L", seed=3)
     argv = [str(real), "--synthetic", str(synthetic), "--arms", "real,real+synthetic", "--seeds", "2"]
+    argv += ["--budget", "fixed", "--mixing", "weight=1,max_share=1"]
     with pytest.raises(SystemExit) as exc:
         main(["benchmark", *argv, "--epochs", "1", "--out", str(tmp_path / "r"), "--quiet"])
     assert exc.value.code == 0

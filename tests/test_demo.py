@@ -6,6 +6,7 @@ import pytest
 
 from gansynth.cli import main
 from gansynth.demo import run_demo
+from gansynth.mixing import Mixing
 
 
 def run_cli(args, capsys) -> tuple[int, str, str]:
@@ -17,7 +18,8 @@ def run_cli(args, capsys) -> tuple[int, str, str]:
 
 def test_demo_runs_every_stage_and_ends_with_the_verdict(tmp_path, capsys):
     out = tmp_path / "demo"
-    result = run_demo(out, progress=False, kimg=1.0, seeds=1)  # a short GAN: this checks the path, not quality
+    # a short GAN and one given mixing at the fixed budget: this checks the path, not quality or the choices
+    result = run_demo(out, progress=False, kimg=1.0, seeds=1, budget="fixed", mixings=[Mixing()])
     stdout = capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == [
         ".gansynth-demo.json",
@@ -41,10 +43,10 @@ def test_demo_runs_every_stage_and_ends_with_the_verdict(tmp_path, capsys):
     assert len((out / "synthetic" / "metadata.csv").read_text().splitlines()) == 1 + sum(result.export.counts.values())
     # benchmark: all four arms on the held-out split, report files, and the verdict as the last line on stdout
     report = json.loads((out / "benchmark" / "report.json").read_text())
-    assert set(report["arms"]) == {"real", "real+synthetic", "synthetic", "rebalanced"}
+    assert set(report["arms"]) == {"real", "real+synthetic", "synthetic", "rebalanced", "balanced-softmax"}
     assert report["protocol"]["split"]["kind"] == "given"
     assert {"report.json", "report.md", "arms.png"} <= {p.name for p in (out / "benchmark").iterdir()}
-    assert result.verdict.startswith("real+synthetic vs real")
+    assert result.verdict.startswith(f"real+synthetic vs {report['best_non_generative']}:")
     assert stdout.strip().splitlines()[-1] == result.verdict
 
 

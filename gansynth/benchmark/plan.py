@@ -23,10 +23,12 @@ import torch
 from gansynth.classify_net import check_model_name
 from gansynth.data import ImageDataset
 from gansynth.errors import BenchmarkError, ConfigError
+from gansynth.mixing import Mixing
 from gansynth.registry import did_you_mean
 
-ARMS = ("real", "real+synthetic", "synthetic", "rebalanced")
+ARMS = ("real", "real+synthetic", "synthetic", "rebalanced", "balanced-softmax")
 SYNTHETIC_ARMS = ("real+synthetic", "synthetic")
+NON_GENERATIVE = ("real", "rebalanced", "balanced-softmax")  # the baselines real+synthetic must beat
 TOP_UP_IMBALANCE = 1.5  # largest / smallest real class at which a run's default becomes a top-up
 
 
@@ -37,7 +39,12 @@ def sweep_arm(ratio: float) -> str:
 
 @dataclass
 class Arm:
-    """One arm's training data: uint8 images ``[N, C, R, R]``, int64 labels, and its per-class composition."""
+    """One arm's training data: uint8 images ``[N, C, R, R]``, int64 labels, and its per-class composition.
+
+    ``synthetic`` marks the synthetic images among ``images`` (None: all real, or all synthetic for CAS) and
+    ``mixing`` says how they join training; ``balanced`` draws class-balanced batches, ``balanced_softmax``
+    trains with the logit-adjusted loss.
+    """
 
     name: str
     images: torch.Tensor
@@ -45,6 +52,9 @@ class Arm:
     balanced: bool
     real_counts: list[int]
     synthetic_counts: list[int]
+    balanced_softmax: bool = False
+    synthetic: torch.Tensor | None = None
+    mixing: Mixing | None = None
 
 
 @dataclass
@@ -178,26 +188,43 @@ def take_first(labels: torch.Tensor, counts: list[int]) -> torch.Tensor:
     return torch.from_numpy(np.sort(np.concatenate(picked))).long() if picked else torch.zeros(0, dtype=torch.long)
 
 
-def build_arms(arm_names: list[str], train: ImageDataset, pool: ImageDataset | None, plan: SyntheticPlan) -> list[Arm]:
-    """Training data of every arm: the chosen arms in ``ARMS`` order, then the sweep arms by ratio."""
+def build_arms(
+    arm_names: list[str],
+    train: ImageDataset,
+    pool: ImageDataset | None,
+    plan: SyntheticPlan,
+    mixing: Mixing | None = None,
+    sweep_mixing: Mixing | None = None,
+) -> list[Arm]:
+    """Training data of every arm: the chosen arms in ``ARMS`` order, then the sweep arms by ratio.
+
+    ``real+synthetic`` mixes as ``mixing`` says (a mixing without synthetic images trains on the real ones
+    alone), the sweep arms as ``sweep_mixing``.
+    """
     real_counts, zero = train.counts, [0] * train.num_classes
     arms = []
     for name in arm_names:
-        if name in ("real", "rebalanced"):
-            arms.append(Arm(name, train.images, train.labels, name == "rebalanced", real_counts, zero))
+        if name in NON_GENERATIVE:
+            bs = name == "balanced-softmax"
+            arms.append(Arm(name, train.images, train.labels, name == "rebalanced", real_counts, zero, bs))
         elif name == "real+synthetic":
-            arms.append(_mixed(name, train, pool, plan.add))
+            arms.append(_mixed(name, train, pool, plan.add, mixing))
         else:
             idx = take_first(pool.labels, plan.cas)
             counts = torch.bincount(pool.labels[idx], minlength=train.num_classes).tolist()
             arms.append(Arm(name, pool.images[idx], pool.labels[idx], False, zero, counts))
-    arms += [_mixed(sweep_arm(r), train, pool, counts) for r, counts in plan.sweep.items()]
+    arms += [_mixed(sweep_arm(r), train, pool, counts, sweep_mixing) for r, counts in plan.sweep.items()]
     return arms
 
 
-def _mixed(name: str, train: ImageDataset, pool: ImageDataset, counts: list[int]) -> Arm:
+def _mixed(name: str, train: ImageDataset, pool: ImageDataset, counts: list[int], mixing: Mixing | None) -> Arm:
+    mixing = mixing or Mixing()
+    bs = mixing.balanced_softmax
+    if not mixing.uses_synthetic:
+        return Arm(name, train.images, train.labels, False, train.counts, [0] * train.num_classes, bs, None, mixing)
     idx = take_first(pool.labels, counts)
     images = torch.cat([train.images, pool.images[idx]])
     labels = torch.cat([train.labels, pool.labels[idx]])
+    mask = torch.cat([torch.zeros(len(train), dtype=torch.bool), torch.ones(len(idx), dtype=torch.bool)])
     added = torch.bincount(pool.labels[idx], minlength=train.num_classes).tolist()
-    return Arm(name, images, labels, False, train.counts, added)
+    return Arm(name, images, labels, False, train.counts, added, bs, mask, mixing)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import torch
 
 from gansynth import __version__
-from gansynth.benchmark.plan import Arm, SyntheticPlan, sweep_arm
+from gansynth.benchmark.plan import NON_GENERATIVE, Arm, SyntheticPlan, sweep_arm
 from gansynth.benchmark.stats import (
     NO_HELP,
     paired_comparison,
@@ -21,20 +21,24 @@ from gansynth.benchmark.stats import (
 )
 from gansynth.classify import ClassifierConfig
 from gansynth.data import ImageDataset
+from gansynth.mixing import Mixing
 from gansynth.runtime import Runtime
 
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
 VERDICT_METRIC = "balanced_accuracy"
-# (arm, baseline) pairs compared when both ran; the first available one gives the verdict line
+# (arm, baseline) pairs compared when both ran, after real+synthetic vs the best non-generative arm (the verdict)
 COMPARISONS = (
     ("real+synthetic", "real"),
     ("real+synthetic", "rebalanced"),
+    ("real+synthetic", "balanced-softmax"),
     ("rebalanced", "real"),
+    ("balanced-softmax", "real"),
     ("synthetic", "real"),
 )
 VERDICT_RULE = (
-    "paired over seeds on balanced accuracy: 'helps' when the mean difference is positive and its 95% Student-t "
-    "confidence interval (mean ± t[0.975, n-1] × std/√n) lies above 0, 'hurts' when it lies below 0, "
+    "real+synthetic against the non-generative arm (real, rebalanced, balanced-softmax) with the highest mean "
+    "balanced accuracy; paired over seeds on balanced accuracy: 'helps' when the mean difference is positive and its "
+    "95% Student-t confidence interval (mean ± t[0.975, n-1] × std/√n) lies above 0, 'hurts' when it lies below 0, "
     "'does not help' otherwise, 'inconclusive' with one seed"
 )
 
@@ -51,12 +55,14 @@ def build_record(
     seeds: int,
     runtime: Runtime,
     plan: SyntheticPlan,
+    selection: dict,
     source: dict | None,
     ratios: list[float],
     notes: list[str],
     wall_seconds: float,
 ) -> dict:
-    """``{"arms", "comparisons", "verdict", "confusion", "protocol"}`` from the per-seed scores of every arm."""
+    """``{"arms", "comparisons", "verdict", "best_non_generative", "selection", "confusion", "protocol",
+    "recommendation"}`` from the per-seed scores of every arm and the validation choices."""
     names = train.class_names
     arms = {
         arm: {
@@ -65,7 +71,9 @@ def build_record(
         }
         for arm, runs in scores.items()
     }
-    pairs = list(COMPARISONS) + [(sweep_arm(r), "real") for r in ratios]
+    best = best_non_generative(arms)
+    first = [("real+synthetic", best)] if best else []
+    pairs = list(dict.fromkeys(first + list(COMPARISONS) + [(sweep_arm(r), "real") for r in ratios]))
     comparisons = []
     for arm, baseline in pairs:
         if arm in arms and baseline in arms:
@@ -88,7 +96,8 @@ def build_record(
             **asdict(base),
             "seed": None,
             "balanced": None,
-            "steps_rule": "max(min_steps, epochs × floor(real train images / batch_size)), the same for every arm",
+            "steps_rule": "max(min_steps, epochs × floor(real train images / batch_size)), the same for every arm"
+            + ("; then grown on validation: " + selection["budget"]["rule"] if "rule" in selection["budget"] else ""),
         },
         "model": base.model,
         "epochs": base.epochs,
@@ -113,6 +122,8 @@ def build_record(
             for arm in built
         },
         "balanced_sampling": {arm.name: arm.balanced for arm in built},
+        "balanced_softmax": {arm.name: arm.balanced_softmax for arm in built},
+        "mixing": {arm.name: asdict(arm.mixing) for arm in built if arm.mixing is not None},
         "synthetic": None if source is None else {**source, "policy": plan.policy},
         "ratio_sweep": {f"{r:g}": sweep_arm(r) for r in ratios} or None,
         "notes": list(notes),
@@ -120,7 +131,45 @@ def build_record(
         "wall_seconds": wall_seconds,
     }
     confusion = {arm: sum_confusion([run["confusion"] for run in runs]) for arm, runs in scores.items()}
-    return {"arms": arms, "comparisons": comparisons, "verdict": verdict, "confusion": confusion, "protocol": protocol}
+    return {
+        "arms": arms,
+        "comparisons": comparisons,
+        "verdict": verdict,
+        "best_non_generative": best,
+        "selection": selection,
+        "confusion": confusion,
+        "protocol": protocol,
+        "recommendation": recommendation(selection, plan, source, comparisons),
+    }
+
+
+def best_non_generative(arms: dict) -> str | None:
+    """The non-generative arm with the highest mean balanced accuracy (earlier in ``NON_GENERATIVE`` on ties)."""
+    ran = [name for name in NON_GENERATIVE if name in arms]
+    return max(ran, key=lambda name: (arms[name][VERDICT_METRIC]["mean"], -ran.index(name)), default=None)
+
+
+def recommendation(selection: dict, plan: SyntheticPlan, source: dict | None, comparisons: list[dict]) -> str | None:
+    """What to export and how to mix it, as a user can copy it; None when real+synthetic did not run."""
+    choice = selection.get("mixing")
+    if not choice or source is None:
+        return None
+    mixing = Mixing(**choice["chosen"])
+    verdict = next((c for c in comparisons if c["arm"] == "real+synthetic"), None)
+    tested = f" (on the test split: {verdict['line']})" if verdict else ""
+    how = "chosen on validation" if choice.get("candidates") else "as given"
+    if not mixing.uses_synthetic:
+        train = "with balanced softmax: ClassifierConfig(balanced_softmax=True)" if mixing.balanced_softmax else ""
+        return f"do not add these synthetic images ({how}); train on the real images {train}".rstrip() + tested
+    export = (
+        f"gansynth export {source['run']} --per-class {source['exported_per_class']}"
+        if source.get("kind") == "run"
+        else f"the synthetic set {source['path']}"
+    )
+    return (
+        f"add {plan.policy} from {export}, mixed with gansynth.mixing.{mixing.python()} ({how}; "
+        "gansynth.mixing.MixedDataset + mixed_loss in a training loop)" + tested
+    )
 
 
 def _device(runtime: Runtime) -> dict:

@@ -1,17 +1,20 @@
 """``benchmark``: real training set (+ a synthetic pool) → arms × seeds of the one classifier → BenchmarkResult.
 
 Protocol. Every arm trains the same timm model from scratch with the same optimizer, augmentation (random crop,
-flips unless turned off) and the same number of optimizer steps S = max(min_steps, epochs × ⌊N_real / B⌋), where
-N_real is the real training set and B the batch size; an arm with more images makes fewer passes over them, so no
-arm wins by training longer. Seeds 0..K-1 are shared by the arms (same initialisation), so arms compare pairwise.
-All arms are scored on the same real test split, which never enters training.
+flips unless turned off) and the same number of optimizer steps S; an arm with more images makes fewer passes over
+them, so no arm wins by training longer. With ``budget="fixed"`` S = max(min_steps, epochs × ⌊N_real / B⌋), where
+N_real is the real training set and B the batch size; with ``budget="auto"`` (the default) S grows from there until
+real-only training has converged on a validation split of the real training images (:mod:`.select`). The mixing
+of ``real+synthetic`` is chosen on that same validation split, "no synthetic" included. Seeds 0..K-1 are shared by
+the arms (same initialisation), so arms compare pairwise. All arms are scored on the same real test split, which
+never enters training or any choice.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
@@ -20,15 +23,29 @@ from gansynth.benchmark import data as bdata
 from gansynth.benchmark.plan import (
     SYNTHETIC_ARMS,
     Arm,
+    SyntheticPlan,
     build_arms,
     check_options,
     export_count,
     plan_synthetic,
+    take_first,
 )
 from gansynth.benchmark.record import build_record
+from gansynth.benchmark.select import (
+    CANDIDATES,
+    LEGACY,
+    MIN_GAIN,
+    VALIDATION_FRACTION,
+    carve_validation,
+    choose_mixing,
+    grow_budget,
+    validation_scorer,
+)
 from gansynth.classify import ClassifierConfig, evaluate_predictions, train_classifier
 from gansynth.data import ImageDataset
+from gansynth.errors import ConfigError, DataError
 from gansynth.io import make_dirs
+from gansynth.mixing import Mixing
 from gansynth.runtime import Runtime, make_runtime
 
 DEFAULT_MODEL = "test_efficientnet"  # timm's tiny EfficientNet: ~99% on digits in ~10 s on one CPU thread
@@ -38,6 +55,7 @@ MIN_STEPS = 200  # so that tiny real sets still train to convergence
 BATCH_SIZE = 128
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0
+BUDGETS = ("auto", "fixed")
 
 
 @dataclass
@@ -86,6 +104,10 @@ def benchmark(
     min_steps: int = MIN_STEPS,
     batch_size: int = BATCH_SIZE,
     console: Console | None = None,
+    mixings: Sequence[Mixing] | None = None,
+    budget: str = "auto",
+    validation_fraction: float = VALIDATION_FRACTION,
+    selection_seeds: int = 1,
 ) -> BenchmarkResult:
     """Does synthetic data help a classifier? Train every arm with every seed, score on real test images, report.
 
@@ -95,7 +117,8 @@ def benchmark(
         synthetic: a synthetic set (an export root, its ``images/`` folder, any class-folder tree, or an
             ImageDataset); its class names must equal the real ones. Other resolutions/channels are converted.
         run: a run directory whose generator provides the synthetic set through the export code instead.
-        arms: subset of ``real``, ``real+synthetic``, ``synthetic``, ``rebalanced``; None → all that the inputs allow.
+        arms: subset of ``real``, ``real+synthetic``, ``synthetic``, ``rebalanced``, ``balanced-softmax``; None → all
+            that the inputs allow.
         model: timm model name, trained from scratch.
         epochs: training length in passes over the real training set; every arm gets the same number of steps.
         seeds: independent runs per arm (seeds 0..seeds-1, shared by the arms).
@@ -113,6 +136,11 @@ def benchmark(
         min_steps: floor on the optimizer steps of every run.
         batch_size: images per optimizer step.
         console: where progress goes (stderr by default).
+        mixings: candidate mixings of real+synthetic, chosen on validation ("no synthetic" is always a candidate);
+            None → :data:`gansynth.benchmark.select.CANDIDATES`; one mixing → used as given, no choice.
+        budget: ``auto`` (steps grow until real-only converges on validation) or ``fixed`` (the epochs rule).
+        validation_fraction: share of each class of the real training images used for validation.
+        selection_seeds: classifier seeds averaged per validation score.
 
     Returns:
         The record (also written to ``out/report.json``), its folder and the files written.
@@ -136,6 +164,7 @@ def benchmark(
         min_steps,
         batch_size,
     )
+    mixings = _check_choice_options(mixings, budget, validation_fraction, selection_seeds)
     runtime = runtime or make_runtime()
     out = make_dirs(out)
     notes: list[str] = []
@@ -155,9 +184,13 @@ def benchmark(
     )
     if pool is not None:
         plan.check_available(pool.counts, train.class_names)
-    built = build_arms(arm_names, train, pool, plan)
-    steps = max(min_steps, epochs * max(1, len(train) // min(batch_size, len(train))))
-    base = ClassifierConfig(model=model, epochs=epochs, batch_size=batch_size, flip=flip, steps=steps)
+    base = ClassifierConfig(model=model, epochs=epochs, batch_size=batch_size, flip=flip)
+    steps, chosen, selection = _choose(
+        train, pool, plan, arm_names, base, mixings, budget, validation_fraction, selection_seeds, min_steps,
+        runtime, console, notes,
+    )  # fmt: skip
+    base = replace(base, steps=steps)
+    built = build_arms(arm_names, train, pool, plan, chosen, chosen if chosen.uses_synthetic else LEGACY)
     for note in notes:
         console.print(f"[yellow]note:[/] {note}")
     console.print(
@@ -176,6 +209,7 @@ def benchmark(
         seeds=seeds,
         runtime=runtime,
         plan=plan,
+        selection=selection,
         source=source,
         ratios=ratios,
         notes=notes,
@@ -284,8 +318,6 @@ def _train_all(
     progress: bool,
 ) -> tuple[dict[str, list[dict]], dict[str, list[float]]]:
     """Scores ``{arm: [evaluate_predictions per seed]}`` and wall seconds per run."""
-    from dataclasses import replace
-
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     scores: dict[str, list[dict]] = {arm.name: [] for arm in built}
@@ -307,8 +339,16 @@ def _train_all(
             for arm in built:
                 bar.update(task, description=f"seed {seed} · {arm.name}")
                 start = time.perf_counter()
-                config = replace(base, balanced=arm.balanced, seed=seed)
-                classifier = train_classifier(arm.images, arm.labels, train.num_classes, config, runtime)
+                config = replace(base, balanced=arm.balanced, balanced_softmax=arm.balanced_softmax, seed=seed)
+                classifier = train_classifier(
+                    arm.images,
+                    arm.labels,
+                    train.num_classes,
+                    config,
+                    runtime,
+                    synthetic=arm.synthetic,
+                    mixing=arm.mixing,
+                )
                 predicted = classifier.predict(test_set.images)
                 result = evaluate_predictions(test_set.labels, predicted, train.class_names)
                 scores[arm.name].append(result)
@@ -320,3 +360,89 @@ def _train_all(
                 )
                 bar.advance(task)
     return scores, seconds
+
+
+def fixed_steps(count: int, epochs: int, batch_size: int, min_steps: int) -> int:
+    """The fixed budget rule: ``max(min_steps, epochs × ⌊count / B⌋)`` (B capped at ``count``)."""
+    return max(min_steps, epochs * max(1, count // min(batch_size, count)))
+
+
+def _check_choice_options(
+    mixings: Sequence[Mixing] | None, budget: str, validation_fraction: float, selection_seeds: int
+) -> list[Mixing] | None:
+    """ConfigError for a budget, mixing list, validation share or seed count out of range."""
+    if budget not in BUDGETS:
+        raise ConfigError(f"budget must be 'auto' or 'fixed', got {budget!r}", hint="e.g. --budget auto")
+    if mixings is not None:
+        mixings = list(mixings)
+        if not mixings or not all(isinstance(m, Mixing) for m in mixings):
+            raise ConfigError("mixings must be a non-empty list of gansynth.mixing.Mixing", hint="e.g. [Mixing()]")
+    if not isinstance(validation_fraction, (int, float)) or not 0 < validation_fraction < 1:
+        raise ConfigError(f"validation_fraction must be in (0, 1), got {validation_fraction!r}", hint="e.g. 0.2")
+    if not isinstance(selection_seeds, int) or isinstance(selection_seeds, bool) or selection_seeds < 1:
+        raise ConfigError(f"selection_seeds must be >= 1, got {selection_seeds!r}", hint="e.g. 1")
+    return mixings
+
+
+def _choose(
+    train: ImageDataset,
+    pool: ImageDataset | None,
+    plan: SyntheticPlan,
+    arm_names: list[str],
+    base: ClassifierConfig,
+    mixings: Sequence[Mixing] | None,
+    budget: str,
+    validation_fraction: float,
+    selection_seeds: int,
+    min_steps: int,
+    runtime: Runtime,
+    console: Console,
+    notes: list[str],
+) -> tuple[int, Mixing, dict]:
+    """Steps per run, the mixing of real+synthetic and the selection record, all from the real training images."""
+    steps = fixed_steps(len(train), base.epochs, base.batch_size, min_steps)
+    choosing = "real+synthetic" in arm_names and pool is not None and (mixings is None or len(mixings) > 1)
+    default = mixings[0] if mixings else CANDIDATES[2]
+    record = {"validation": None, "budget": {"mode": "fixed", "steps": steps}, "mixing": None}
+    if "real+synthetic" in arm_names:
+        record["mixing"] = {"chosen": asdict(default), "chosen_label": default.describe(), "candidates": None}
+    if budget == "fixed" and not choosing:
+        return steps, default, record
+    try:
+        parts = carve_validation(train, validation_fraction)
+    except DataError as exc:
+        notes.append(
+            f"no validation split ({exc.message}): fixed budget of {steps} steps and mixing {default.describe()}"
+        )
+        return steps, default, record
+    record["validation"] = parts.record
+    score = validation_scorer(parts.validation, base, runtime)
+    seeds = list(range(selection_seeds))
+    fit_steps = fixed_steps(len(parts.fit), base.epochs, base.batch_size, min_steps)
+    known = None
+    if budget == "auto":
+        grown = grow_budget(parts.fit, fit_steps, score, seeds, lambda line: console.print(line, highlight=False))
+        fit_steps = grown["steps"]
+        steps = max(min_steps, round(fit_steps * len(train) / len(parts.fit)))
+        kept = next(h for h in grown["history"] if h["steps"] == fit_steps)
+        known = {Mixing(weight=0.0): (kept["validation_balanced_accuracy"], kept["validation_log_loss"])}
+        record["budget"] = {"mode": "auto", "fit_steps": fit_steps, **grown, "steps": steps}
+        if not grown["converged"]:
+            notes.append(f"the real-only baseline still gained at the budget cap ({fit_steps} steps on validation)")
+    if not choosing:
+        return steps, default, record
+    idx = take_first(pool.labels, plan.add)
+    chosen = choose_mixing(
+        parts.fit, pool.images[idx], pool.labels[idx], mixings or CANDIDATES, fit_steps, score, seeds,
+        lambda line: console.print(line, highlight=False), known,
+    )  # fmt: skip
+    record["mixing"] = {**chosen, "chosen": asdict(chosen["chosen"])}
+    without = max(c["validation_balanced_accuracy"] for c in chosen["candidates"] if not c["uses_synthetic"])
+    if without > 1 - MIN_GAIN:
+        notes.append(
+            f"validation is saturated: without synthetic images the classifier already scores {without:.3f} "
+            f"balanced accuracy on the {len(parts.validation)} validation images, so no mixing can show a "
+            f"{MIN_GAIN * 100:g}-point gain there and the choice rests on the validation log-loss; more validation "
+            "images (a larger --validation-fraction) would make it firmer"
+        )
+    return steps, chosen["chosen"], record

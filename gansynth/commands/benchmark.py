@@ -85,9 +85,23 @@ def benchmark_command(
         int | None, typer.Option(min=1, help="CPU threads for torch (1 is often fastest on a shared machine).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress (the summary still prints).")] = False,
+    mixing: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A candidate mixing of real+synthetic, repeatable, e.g. 'weight=0.3,max_share=0.5,schedule=deferred,"
+            "balanced_softmax=true' or 'none' (default: a built-in set, chosen on validation; one → used as given)."
+        ),
+    ] = None,
+    budget: Annotated[
+        str, typer.Option(help="auto: steps grow until real-only converges on validation; fixed: the --epochs rule.")
+    ] = "auto",
+    validation_fraction: Annotated[
+        float, typer.Option(min=0.01, max=0.9, help="Share of each real training class used for validation.")
+    ] = 0.2,
 ) -> None:
-    """Train a classifier on real, real+synthetic, synthetic-only and rebalanced data over seeds; report and verdict."""
+    """Train a classifier on real, real+synthetic, synthetic-only, rebalanced and balanced-softmax arms; verdict."""
     from gansynth.benchmark import benchmark
+    from gansynth.mixing import parse_mixing
     from gansynth.report import print_summary
     from gansynth.runtime import make_runtime, set_threads
 
@@ -109,5 +123,8 @@ def benchmark_command(
         progress=not quiet,
         flip=flip,
         test_fraction=test_fraction,
+        mixings=[parse_mixing(text) for text in mixing] if mixing else None,
+        budget=budget,
+        validation_fraction=validation_fraction,
     )
     print_summary(result.record, report_dir=result.out)

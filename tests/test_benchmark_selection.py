@@ -1,0 +1,139 @@
+"""Choices on validation: the classifier budget and the real+synthetic mixing never read the test split."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+
+import gansynth.benchmark.run as run_module
+import gansynth.benchmark.select as select_module
+from gansynth.benchmark import benchmark
+from gansynth.benchmark.data import held_out_split
+from gansynth.benchmark.plan import take_first
+from gansynth.benchmark.select import LEGACY, pick
+from gansynth.data import ImageDataset, load_dataset
+from gansynth.mixing import NO_SYNTHETIC, Mixing
+
+PER_CLASS = 40  # real training images per digit; validation takes a fifth of them
+SMALL = {"epochs": 1, "batch_size": 32, "min_steps": 40, "progress": False, "flip": False, "seeds": 1}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def digits_parts():
+    """``(real training set, held-back real images, real test set)`` from scikit-learn digits."""
+    digits = load_dataset("digits")
+    train_idx, test_idx = held_out_split(digits, 0.2, seed=0)
+    train, test = digits.subset(train_idx), digits.subset(test_idx)
+    chosen = take_first(train.labels, [PER_CLASS] * 10)
+    rest = torch.tensor(sorted(set(range(len(train))) - set(chosen.tolist())))
+    return train.subset(chosen), train.subset(rest[take_first(train.labels[rest], [PER_CLASS] * 10)]), test
+
+
+def _noise(like: ImageDataset, count: int, seed: int) -> ImageDataset:
+    """Uniform-noise images with random labels, in ``like``'s geometry and classes."""
+    rng = np.random.default_rng(seed)
+    shape = (count, like.channels, like.resolution, like.resolution)
+    images = torch.from_numpy(rng.integers(0, 256, shape, dtype=np.uint8))
+    labels = torch.from_numpy(rng.integers(0, like.num_classes, count)).long()
+    return ImageDataset(
+        name="noise", source=f"noise-{seed}", images=images, labels=labels, class_names=list(like.class_names),
+        fingerprint=f"noise-{seed}",
+    )  # fmt: skip
+
+
+def _hashes(images: torch.Tensor) -> set[str]:
+    return {hashlib.sha256(image.numpy().tobytes()).hexdigest() for image in images}
+
+
+class _Stop(Exception):
+    """Raised where the arms would start training: these tests only need the choices."""
+
+
+def _choices(monkeypatch, real, test, synthetic, tmp_path, mixings) -> tuple[dict, list[torch.Tensor]]:
+    """The selection record of a benchmark stopped before its arms train, and every tensor the choice touched."""
+    seen: list[torch.Tensor] = []
+    captured: dict = {}
+    original_train, original_choose = select_module.train_classifier, run_module._choose
+
+    def train(images, labels, *args, **kwargs):
+        seen.append(images)
+        classifier = original_train(images, labels, *args, **kwargs)
+        for name in ("predict", "predict_proba", "features"):
+            method = getattr(classifier, name)
+            setattr(classifier, name, lambda x, *a, _method=method, **k: seen.append(x) or _method(x, *a, **k))
+        return classifier
+
+    def choose(*args, **kwargs):
+        captured["result"] = original_choose(*args, **kwargs)
+        raise _Stop
+
+    monkeypatch.setattr(select_module, "train_classifier", train)
+    monkeypatch.setattr(run_module, "_choose", choose)
+    with pytest.raises(_Stop):
+        benchmark(real, test=test, synthetic=synthetic, arms=["real", "real+synthetic"], mixings=mixings,
+                  out=tmp_path, **SMALL)  # fmt: skip
+    monkeypatch.setattr(select_module, "train_classifier", original_train)
+    monkeypatch.setattr(run_module, "_choose", original_choose)
+    return captured["result"][2], seen
+
+
+def test_choice_never_reads_the_test_split(digits_parts, tmp_path, monkeypatch):
+    """Poisoned test split (noise, random labels): the same budget, scores and choice, and none of it seen."""
+    real, held_back, test = digits_parts
+    mixings = [NO_SYNTHETIC, Mixing()]
+    monkeypatch.setattr(select_module, "MAX_DOUBLINGS", 1)  # budget search of two step counts: fast enough
+    clean, _ = _choices(monkeypatch, real, test, held_back, tmp_path / "clean", mixings)
+    poison = _noise(test, len(test), seed=5)
+    poisoned, seen = _choices(monkeypatch, real, poison, held_back, tmp_path / "poisoned", mixings)
+    assert poisoned == clean
+    assert clean["budget"]["mode"] == "auto" and len(clean["budget"]["history"]) >= 2
+    assert [c["label"] for c in clean["mixing"]["candidates"]] == ["no synthetic", Mixing().describe()]
+    touched = set().union(*(_hashes(x) for x in seen))
+    assert seen and not touched & _hashes(poison.images)
+    validation = set(clean["validation"]["validation_indices"])
+    assert len(validation) == clean["validation"]["num_validation"] == PER_CLASS * 10 // 5
+
+
+def test_noise_synthetic_set_is_rejected(digits_parts, tmp_path, monkeypatch):
+    """Random images with random labels as the synthetic set: the choice keeps synthetic images out."""
+    real, _, test = digits_parts
+    noise = _noise(real, 2 * len(real), seed=3)
+    mixings = [NO_SYNTHETIC, LEGACY, Mixing(weight=1.0, max_share=0.5)]
+    record, _ = _choices(monkeypatch, real, test, noise, tmp_path, mixings)
+    scores = {c["label"]: c["validation_balanced_accuracy"] for c in record["mixing"]["candidates"]}
+    assert record["mixing"]["chosen_label"] == "no synthetic", scores
+    assert not Mixing(**record["mixing"]["chosen"]).uses_synthetic
+
+
+def test_pick_needs_a_margin_for_synthetic_images():
+    candidates = [NO_SYNTHETIC, Mixing(weight=0.0, balanced_softmax=True), Mixing(), LEGACY]
+    assert pick(candidates, [0.90, 0.92, 0.924, 0.91]) == candidates[1]  # +0.4 points: not enough
+    assert pick(candidates, [0.90, 0.92, 0.93, 0.93]) == candidates[2]  # +1 point; the tie goes to the earlier
+    saturated = [1.0, 1.0, 1.0, 1.0]  # balanced accuracy cannot rank them: the log-loss does
+    assert pick(candidates, saturated, [0.30, 0.25, 0.20, 0.24]) == candidates[2]  # 20% lower than 0.25
+    assert pick(candidates, saturated, [0.30, 0.25, 0.24, 0.23]) == candidates[1]  # 8% lower: not enough
+    assert pick(candidates, [1.0, 1.0, 0.99, 1.0], [0.3, 0.3, 0.1, 0.3]) == candidates[0]  # lower accuracy: no
+
+
+def test_validation_scores_average_over_the_classes_present():
+    from sklearn.metrics import balanced_accuracy_score
+
+    from gansynth.benchmark.select import balanced_accuracy, balanced_log_loss
+
+    probabilities = torch.tensor([[0.9, 0.1, 0.0], [0.2, 0.8, 0.0], [0.6, 0.4, 0.0], [0.5, 0.5, 0.0]])
+    labels = torch.tensor([0, 1, 1, 1])  # class 2 has no validation image
+    expected = balanced_accuracy_score(labels.numpy(), probabilities.argmax(1).numpy())
+    assert balanced_accuracy(probabilities, labels) == pytest.approx(expected)
+    class_one = -(np.log(0.8) + np.log(0.4) + np.log(0.5)) / 3
+    assert balanced_log_loss(probabilities, labels) == pytest.approx((-np.log(0.9) + class_one) / 2)
