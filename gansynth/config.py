@@ -78,7 +78,7 @@ class TrainConfig:
     lecam_weight: float = 0.0  # LeCam regularization of D (Tseng et al. 2021; ~0.3 on small data); 0: off
     lecam_decay: float = 0.99  # EMA decay of D's mean real/fake outputs, the LeCam anchors
     gsr_weight: float = 0.0  # group spectral regularization of G's class-conditional BN (Rangwani et al. 2022); 0: off
-    ms_weight: float = 0.0  # mode seeking regularization of G (Mao et al. 2019: same class, other noise); 0: off
+    ms_weight: float = 0.1  # mode seeking regularization of G (Mao et al. 2019: same class, other noise); 0: off
     tick_kimg: float = 4.0  # log/progress interval
     snapshot_kimg: float = 50.0  # checkpoint + sample grid interval
     seed: int = 0
