@@ -338,6 +338,7 @@ def test_cli_option_errors(folders, capsys, extra, message):
     assert message in _user_error(capsys, [str(real), *extra])
 
 
+@pytest.mark.slow  # every arm through the CLI; the API tests above cover the same arms faster
 def test_cli_summary_ends_with_verdict(folders, capsys):
     tmp_path, real = folders
     synthetic = make_folder(tmp_path / "syn", dict.fromkeys(CLASSES, 4), size=16, mode="L", seed=3)

@@ -1,6 +1,7 @@
 """Learning test: `gansynth fit digits` with no other option learns every class, without copying the training set."""
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
@@ -9,6 +10,7 @@ from gansynth.data.builtin import digits_raw
 from gansynth.sampler import load_sampler
 
 SAMPLES_PER_CLASS = 100
+pytestmark = pytest.mark.slow  # the full 120-kimg digits fit: ~2.5 min alone on 2 cores (run with -m slow)
 
 
 def to_8x8(images: torch.Tensor) -> np.ndarray:

@@ -94,6 +94,8 @@ def test_an_explicit_length_never_calibrates(monkeypatch):
 def test_fit_on_a_budget_writes_its_plan_and_resume_keeps_it(tmp_path, monkeypatch, capsys):
     data = make_folder(tmp_path / "data", {"a": 4, "b": 4}, size=16)
     run = tmp_path / "run"
+    # a pessimistic calibration: the plan (~0.5 kimg) ends long before the deadline, however busy the machine is
+    monkeypatch.setattr(plan_module, "measure_throughput", lambda *a, **k: 50.0)
     code, _, err = run_cli(["fit", data, "--out", run, "--budget", "12s", "--snapshot-kimg", "1000", *TINY], capsys)
     assert code == 0, err
     assert "calibration (cpu, 16 px" in err and "plan: width" in err
@@ -297,3 +299,31 @@ def test_mode_seeking_gradients_make_a_noise_ignoring_generator_use_its_noise():
         loss.backward()
         optimizer.step()
     assert generator(z).std(0).mean().item() > 20 * before
+
+
+def test_a_budget_plan_stops_at_its_deadline_when_the_machine_gets_slower(tmp_path, monkeypatch, capsys):
+    data = make_folder(tmp_path / "data", {"a": 4, "b": 4})
+    monkeypatch.setattr(plan_module, "measure_throughput", lambda *a, **k: 1e6)  # calibrated far too optimistic
+    run = tmp_path / "run"
+    code, _, err = run_cli(["fit", data, "--out", run, "--budget", "10s", "--snapshot-kimg", "1000", *TINY], capsys)
+    assert code == 0, err
+    config = json.loads((run / "config.json").read_text())
+    state = json.loads((run / "train_state.json").read_text())
+    assert config["train"]["kimg"] == plan_module.MAX_KIMG and 0 < state["kimg"] < config["train"]["kimg"]
+    assert "budget ran out" in err and "--resume" in err
+
+
+def test_calibration_times_the_real_training_step(tmp_path):
+    from gansynth.runtime import cpu_runtime
+    from gansynth.train.plan import measure_throughput
+
+    dataset = gansynth.load_dataset(make_folder(tmp_path / "data", {"a": 4, "b": 4}, mode="L"))
+    config = Config.from_dict(
+        {
+            "model": {"arch": "dcgan", "g_width": 16, "d_width": 16, "z_dim": 8, "embed_dim": 8},
+            "train": {"batch_size": 8},
+        }
+    )
+    from gansynth.train.fit import _resolve
+
+    assert measure_throughput(_resolve(config, dataset), dataset, cpu_runtime(), seconds=0.3) > 0

@@ -138,6 +138,7 @@ def test_nonfinite_steps_are_skipped_then_training_stops(folder, tmp_path):
     assert not (trainer.run_dir / "train_state.json").exists()  # no snapshot of a diverged state
 
 
+@pytest.mark.slow  # torch.compile on the CPU: ~40 s of compilation
 def test_compile_and_bf16_autocast_on_cpu(folder, tmp_path):
     runtime = Runtime(device=torch.device("cpu"), precision="bf16", compile=True)
     trainer = tiny_trainer(folder, tmp_path, runtime, extra=["model.arch=mlp"])

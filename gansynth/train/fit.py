@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +152,7 @@ def fit(
     Returns:
         a FitResult (run dir, kimg reached, status ``done`` or ``interrupted``, throughput).
     """
+    started = time.perf_counter()
     console = console or Console(stderr=True, quiet=not progress, soft_wrap=True)
     unknown = set(options) - set(OPTION_KEYS)
     if unknown:
@@ -194,7 +196,7 @@ def fit(
             explicit = explicit_keys(load_recipe(recipe) if recipe is not None else None, mapped, overrides)
             config = plan_fit(config, dataset, runtime, budget, explicit, console.print)
             check_memory(config, dataset, runtime)
-        return _train(config, dataset, runtime, run_dir, snapshot, resume, chosen, progress, console)
+        return _train(config, dataset, runtime, run_dir, snapshot, resume, chosen, progress, console, started)
     finally:
         torch.set_num_threads(threads)  # the plan's thread count is for this fit only
 
@@ -209,6 +211,7 @@ def _train(
     chosen: bool,
     progress: bool,
     console: Console,
+    started: float,
 ) -> FitResult:
     """Announce, build the trainer, write the run header (new runs), restore (resumed runs), train, check."""
     _announce(console, dataset, config, run_dir, runtime, resume, chosen)
@@ -224,11 +227,28 @@ def _train(
         if runtime.is_main:
             _truncate_log(run_dir, trainer.kimg)
         console.print(f"resumed {run_dir} at kimg {trainer.kimg:.3f} (step {trainer.step})")
-    result = trainer.train(progress=progress)
+    result = trainer.train(progress=progress, deadline_s=_deadline(config, resume, started))
     console.print(f"{result.status}: {run_dir} at kimg {result.kimg:.3f}, {result.images_per_second:.0f} img/s")
-    if result.status == "done" and runtime.is_main:
+    if result.status == "budget":
+        console.print(
+            f"[yellow]warning:[/] the {config.plan.budget_s / 60:g}-minute budget ran out at kimg {result.kimg:.1f} "
+            f"of the plan's {config.train.kimg:g} (training ran at {result.images_per_second:.0f} img/s, the "
+            f"calibration measured {config.plan.img_per_s:.0f}: the machine got busier); the snapshot is usable, "
+            f"and `--resume` finishes the plan"
+        )
+    if result.status in ("done", "budget") and runtime.is_main:
         _check_diversity(trainer, result, console)
     return result
+
+
+DEADLINE_SLACK = 1.10  # a budget plan stops at 110% of its budget at the latest
+
+
+def _deadline(config: Config, resume: bool, started: float) -> float | None:
+    """Seconds of training left before a new budget plan must stop (None: no deadline)."""
+    if resume or config.plan.source != "budget":
+        return None
+    return max(config.plan.budget_s * DEADLINE_SLACK - (time.perf_counter() - started), 0.0)
 
 
 def _check_diversity(trainer: Trainer, result: FitResult, console: Console) -> None:

@@ -37,7 +37,7 @@ class FitResult:
     run_dir: Path
     kimg: float
     step: int
-    status: str  # "done" | "interrupted"
+    status: str  # "done" | "interrupted" | "budget" (stopped at the deadline of a budget plan, resumable)
     wall_seconds: float
     images_per_second: float
     skipped_steps: int = 0
@@ -219,8 +219,12 @@ class Trainer:
                 pass
         return previous
 
-    def train(self, progress: bool = True) -> FitResult:
-        """Run until ``train.kimg``; a snapshot every ``snapshot_kimg``, on Ctrl-C/SIGTERM and at the end."""
+    def train(self, progress: bool = True, deadline_s: float | None = None) -> FitResult:
+        """Run until ``train.kimg``; a snapshot every ``snapshot_kimg``, on Ctrl-C/SIGTERM and at the end.
+
+        ``deadline_s``: stop (with a snapshot, status ``budget``) once this many seconds have passed, even short of
+        ``train.kimg`` — a budget plan's guard for a machine that got slower than it was when calibrated.
+        """
         t = self.config.train
         total = int(t.kimg * 1000)
         next_tick = self._next_boundary(t.tick_kimg)
@@ -234,6 +238,8 @@ class Trainer:
             with display:
                 display.update(self.images_seen, last)
                 while self.images_seen < total and self._stop_signal is None:
+                    if deadline_s is not None and time.perf_counter() - start > deadline_s:
+                        break
                     tick.add(self.train_step())
                     display.update(self.images_seen, last)
                     if self.images_seen >= next_tick or self.images_seen >= total:
@@ -253,7 +259,7 @@ class Trainer:
             for sig, old in previous.items():
                 signal.signal(sig, old)
         wall = time.perf_counter() - start
-        status = "interrupted" if self._stop_signal is not None else "done"
+        status = "interrupted" if self._stop_signal is not None else "done" if self.images_seen >= total else "budget"
         return FitResult(
             self.run_dir,
             self.kimg,
