@@ -16,6 +16,7 @@ The rule (also in README):
    The widest width whose measured throughput reaches ``needed`` within the budget (minus calibration and
    snapshot time) is chosen, the narrowest when none does; kimg = that throughput × the remaining time, at most
    ``MAX_KIMG``. Widths the user set (recipe, ``--set model.g_width=``) are kept and only kimg is planned.
+   A budget plan also trains with :data:`BUDGET_PROFILE` (short-training settings) where the user set nothing.
 
 The chosen widths and kimg are written to ``config.json`` with a ``plan`` record (source, budget, measured
 throughput, expected seconds, threads), so a run is reproducible from its config and ``--resume`` continues the same
@@ -48,6 +49,18 @@ CALIBRATION_S = 1.5  # seconds of timed steps per width
 WARMUP_STEPS, WARMUP_S = 3, 0.5  # untimed steps first: at least this many, for at least this long
 OVERHEAD = 0.06  # share of the training time spent outside steps (ticks, snapshots, sample grids)
 MIN_BUDGET_S, MAX_BUDGET_S = 10.0, 30 * 24 * 3600.0
+# What a budget plan trains with besides its widths and length (keys the user set are kept): the settings of the
+# digits recipe, measured to learn every class in minutes on a CPU (benchmarks/README.md, issue 12). The GPU-length
+# defaults (z 128, equal learning rates, DiffAugment) gave a generator that ignored its class labels in a 15-minute
+# CPU plan on a 28 px digits folder.
+BUDGET_PROFILE = {
+    "model.z_dim": 64,
+    "model.embed_dim": 64,
+    "train.g_lr": 1e-4,  # two time-scale update rule: D learns 4x faster
+    "train.d_lr": 4e-4,
+    "train.ema_kimg": 2.0,
+    "augment.enabled": False,
+}
 THREADS_ENV = "GANSYNTH_THREADS"  # a fixed CPU thread count instead of the free cores
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -231,6 +244,7 @@ def plan_fit(
             return _fixed(config, "default", announce, f"{config.train.kimg:g} kimg (the default length off one CPU)")
         budget_s = float(CPU_BUDGET_S)
         announce(f"plan: no length given: a {format_seconds(budget_s)} budget (the CPU default; --budget or --kimg)")
+    config = with_profile(config, explicit)
     keep = bool({"model.g_width", "model.d_width"} & explicit)
     planned, measured = choose(config, dataset, budget_s, lambda c: measure_throughput(c, dataset, runtime), keep)
     speeds = ", ".join(f"{w}: {s:.0f}" for w, s in measured.items())
@@ -257,6 +271,18 @@ def choose_threads(runtime: Runtime) -> int:
         threads = free_cores()
     set_threads(threads)
     return threads
+
+
+def with_profile(config: Config, explicit: set[str]) -> Config:
+    """The short-training settings of :data:`BUDGET_PROFILE` for every key the user did not set."""
+    from gansynth.config import merge
+
+    updates: dict[str, dict] = {}
+    for dotted, value in BUDGET_PROFILE.items():
+        if dotted not in explicit:
+            section, _, key = dotted.partition(".")
+            updates.setdefault(section, {})[key] = value
+    return merge(config, updates)
 
 
 def _fixed(config: Config, source: str, announce: Callable[[str], None], line: str) -> Config:
