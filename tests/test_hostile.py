@@ -260,7 +260,7 @@ def test_a_run_that_failed_before_its_first_snapshot_starts_again(tmp_path, caps
     data = make_folder(tmp_path / "data", {"a": 3, "b": 3})
     out = tmp_path / "run"
 
-    def no_space(self, progress=True):
+    def no_space(self, progress=True, deadline_s=None):
         raise OSError(errno.ENOSPC, "No space left on device", str(out / "log.jsonl"))
 
     monkeypatch.setattr(Trainer, "train", no_space)
