@@ -5,7 +5,7 @@
 A short digits fit (the digits recipe, ``--kimg K``) runs in three settings: alone; beside a busy single-threaded
 process (a Python spin loop); beside another torch job (matrix products with torch's default threads, as a second
 user's training would). "before" starts the fit with torch already imported and its default thread count (one per
-core, OpenMP's default wait policy); "after" is the CLI as shipped (threads = free cores, ``OMP_WAIT_POLICY=PASSIVE``).
+core); "after" is the CLI as shipped (threads = the cores free when the fit starts).
 Prints one table row per setting: img/s before, after.
 """
 

@@ -5,7 +5,6 @@ Commands live next to their API (``gansynth/commands/*.py``); this module wires 
 
 from __future__ import annotations
 
-import os
 import sys
 
 import typer
@@ -45,9 +44,6 @@ def report_error(message: str, hint: str | None) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors print ``error:``/``hint:`` and exit 2; our bugs keep their tracebacks."""
-    # OpenMP threads that wait sleep instead of spinning (read when torch loads, so before any command imports it):
-    # beside another job, spinning threads cost far more than a fair share of the cores
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     _register()
     command = typer.main.get_command(app)
     try:

@@ -7,8 +7,8 @@ The rule (also in README):
    trains the default length. ``--budget`` together with ``--kimg`` is refused (they contradict).
 2. **Threads** (every new CPU fit, whatever sets its length): one per core that is free right now (measured from
    ``/proc/stat`` over a short window; ``$GANSYNTH_THREADS`` fixes the count instead), so that a neighbour's job
-   costs this fit its fair share instead of oversubscribed, spinning threads; the CLI also asks OpenMP to let
-   waiting threads sleep (``OMP_WAIT_POLICY=PASSIVE`` unless set).
+   costs this fit its fair share instead of oversubscribed, spinning threads. (``OMP_WAIT_POLICY=PASSIVE`` was
+   measured and rejected: 40% slower alone, benchmarks/README.md.)
 3. **Calibration.** The real training step (networks, loss, augmentation, EMA) of each width of
    :data:`WIDTH_LADDER` is timed on this device at this resolution, narrowest first, for about
    :data:`CALIBRATION_S` seconds each, stopping at the first width that is too slow for the budget.
