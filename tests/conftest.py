@@ -21,6 +21,16 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("GANSYNTH_THREADS", str(THREADS))
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module (``pytestmark = pytest.mark.usefixtures("one_thread")``): small classifier
+    runs are faster with one, and on a shared 2-core machine two threads stall each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def make_folder(root: Path, counts: dict[str, int], size: int = 16, mode: str = "RGB", seed: int = 0) -> Path:
     """An ImageFolder with ``counts[class]`` random PNGs per class; class k gets a distinct mean brightness."""
     rng = np.random.default_rng(seed)

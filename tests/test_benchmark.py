@@ -26,13 +26,7 @@ FAST = {"epochs": 1, "batch_size": 32, "progress": False, "budget": "fixed", "mi
 CHANCE = 0.1  # ten digit classes
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine two threads stall each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -21,12 +21,7 @@ PER_CLASS = 40  # real training images per digit; validation takes a fifth of th
 SMALL = {"epochs": 1, "batch_size": 32, "min_steps": 40, "progress": False, "flip": False, "seeds": 1}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -26,13 +26,7 @@ DIGITS_EPOCHS = 10  # measured: 0.964-0.981 held-out accuracy over seeds 0-2, ~7
 DIGITS_MIN_ACCURACY = 0.93
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine two threads stall each other (10× slower when busy)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

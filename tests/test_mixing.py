@@ -24,12 +24,7 @@ from gansynth.mixing import (
 TINY = {"model": "test_efficientnet", "batch_size": 32, "flip": False}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize(

@@ -150,7 +150,8 @@ def fit(
             None values are ignored.
 
     Returns:
-        a FitResult (run dir, kimg reached, status ``done`` or ``interrupted``, throughput).
+        a FitResult (run dir, kimg reached, status ``done``, ``interrupted`` or ``budget`` — a budget plan stopped
+        at its deadline, resumable —, throughput, per-class diversity).
     """
     started = time.perf_counter()
     console = console or Console(stderr=True, quiet=not progress, soft_wrap=True)
