@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from gansynth.data import RESOLUTIONS, ImageDataset, is_builtin, load_dataset
@@ -50,10 +49,9 @@ def match_geometry(images: torch.Tensor, channels: int, resolution: int) -> torc
             images = (images.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
         else:
             images = images.expand(-1, channels, -1, -1).contiguous()
-    if tuple(images.shape[-2:]) != (resolution, resolution):
-        x = F.interpolate(images.float(), size=(resolution, resolution), mode="bilinear", antialias=True)
-        images = x.round().clamp(0, 255).to(torch.uint8)
-    return images
+    from gansynth.sampler import resize
+
+    return resize(images, resolution)
 
 
 def conform(dataset: ImageDataset, reference: ImageDataset, what: str) -> ImageDataset:
