@@ -22,8 +22,6 @@ from torch import nn
 
 from gansynth.classify_net import (
     MIN_BATCH,
-    PIXEL_MEAN,
-    PIXEL_STD,
     SCHEDULES,
     WARMUP_FRACTION,
     build_classifier,
@@ -34,6 +32,7 @@ from gansynth.classify_net import (
     to_model_input,
 )
 from gansynth.errors import CheckpointError, ConfigError, DataError, first_line
+from gansynth.images import PIXEL_MEAN, PIXEL_STD
 from gansynth.io import atomic_write_bytes, atomic_write_json, make_dirs
 from gansynth.mixing import Mixing
 from gansynth.runtime import Runtime, cpu_runtime

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from torch import nn
 
 from gansynth.errors import ConfigError, DataError, TrainingError, first_line
+from gansynth.images import to_float
 from gansynth.mixing import Mixing, head_only, log_prior, mixed_batches, mixed_loss
 from gansynth.registry import did_you_mean
 from gansynth.runtime import Runtime
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 
 SMALL_IMAGE_MAX = 64  # at or below this resolution (px) the stem keeps full resolution, as CIFAR ResNets do
 _CLOSE_MATCHES = 8
-PIXEL_MEAN = PIXEL_STD = 127.5  # uint8 0..255 → float in [-1, 1]
 MOMENTUM = 0.9
 WARMUP_FRACTION = 0.15  # default share of the optimizer steps spent ramping the learning rate up linearly
 SCHEDULES = ("cosine", "linear")  # decay after the warm-up: half-cosine to 0, or a straight line to 0 (one-cycle)
@@ -180,7 +180,7 @@ def check_images(images: torch.Tensor, in_chans: int | None, what: str) -> None:
 
 def to_model_input(images: torch.Tensor, resolution: int, runtime: Runtime) -> torch.Tensor:
     """uint8 ``[B, C, H, W]`` → float ``[B, C, R, R]`` in [-1, 1] on the device (antialiased bilinear resize)."""
-    x = images.to(runtime.device, non_blocking=True).float().sub_(PIXEL_MEAN).div_(PIXEL_STD)
+    x = to_float(images.to(runtime.device, non_blocking=True))
     if tuple(x.shape[-2:]) != (resolution, resolution):
         x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False)
     if runtime.channels_last:

@@ -27,9 +27,10 @@ from gansynth.exporter.draw import Drawn, Scorer, draw_units
 from gansynth.exporter.encode import worker_init, write_images
 from gansynth.exporter.progress import ProgressBar
 from gansynth.exporter.provenance import build_manifest, domain_scorer
+from gansynth.images import check_truncation, resize
 from gansynth.rundir import RunDir
 from gansynth.runtime import resolve_device, set_threads
-from gansynth.sampler import check_seeds, check_size, check_truncation, resize
+from gansynth.sampler import check_seeds, check_size
 
 SMALL_MACHINE_CPUS = 4  # up to this many cores a CPU export encodes in the generating process (workers = 0)
 CPUS_PER_CPU_WORKER = 4  # above it, one encoder process per this many cores; the rest generate

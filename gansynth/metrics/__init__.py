@@ -7,7 +7,14 @@ content), ``formulas`` (pure math on features), ``score`` (features → record),
 """
 
 from gansynth.metrics.domain import load_or_train_domain_classifier
-from gansynth.metrics.evaluate import evaluate, evaluate_sampler
+from gansynth.metrics.evaluate import evaluate, evaluate_generator, evaluate_sampler
 from gansynth.metrics.extractors import EXTRACTORS, extractor_names
 
-__all__ = ["EXTRACTORS", "evaluate", "evaluate_sampler", "extractor_names", "load_or_train_domain_classifier"]
+__all__ = [
+    "EXTRACTORS",
+    "evaluate",
+    "evaluate_generator",
+    "evaluate_sampler",
+    "extractor_names",
+    "load_or_train_domain_classifier",
+]

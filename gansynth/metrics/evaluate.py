@@ -18,6 +18,7 @@ import torch
 from gansynth.data import ImageDataset, is_builtin, load_dataset
 from gansynth.data.fingerprint import hash_file
 from gansynth.errors import ConfigError, DataError, MetricError
+from gansynth.images import match_channels
 from gansynth.io import append_jsonl, atomic_write_json, make_dirs
 from gansynth.metrics import formulas
 from gansynth.metrics.domain import domain_classifier
@@ -41,16 +42,6 @@ METRICS_FILE = METRICS
 def default_num_samples(num_real: int) -> int:
     """Generated images when none are asked for: as many as real ones, at least 1 000 and at most 10 000."""
     return min(DEFAULT_MAX_SAMPLES, max(DEFAULT_MIN_SAMPLES, num_real))
-
-
-def match_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
-    """uint8 ``[N, C, H, W]`` → ``channels`` (gray → RGB by repetition, RGB → gray by ITU-R 601 luma)."""
-    if images.shape[1] == channels:
-        return images
-    if channels == 3:
-        return images.expand(-1, 3, -1, -1).contiguous()
-    luma = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-    return (images.float() * luma).sum(dim=1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
 
 
 def generate_balanced(sampler, num_samples: int, progress=None) -> ImageDataset:
@@ -285,6 +276,38 @@ def evaluate_sampler(
     return _evaluate(generated, real, choice, feature_extractor, runtime, progress, "the generated set", provenance)
 
 
+def evaluate_generator(
+    generator: torch.nn.Module,
+    real: ImageDataset,
+    z_dim: int,
+    kimg: float,
+    run_dir: Path,
+    num_samples: int | None = None,
+    feature_extractor: str = AUTO,
+    runtime: Runtime | None = None,
+) -> dict:
+    """:func:`evaluate_sampler` for an in-memory generator trained on ``real`` (the trainer, every
+    ``eval.every_kimg``); the record's checkpoint fields say that no weights file was read."""
+    from gansynth.sampler import Sampler
+
+    runtime = runtime or cpu_runtime()
+    sampler = Sampler(
+        generator=generator,
+        class_names=list(real.class_names),
+        resolution=real.resolution,
+        channels=real.channels,
+        z_dim=z_dim,
+        kimg=kimg,
+        checkpoint_sha256=IN_MEMORY,
+        checkpoint_file=IN_MEMORY,
+        run_dir=run_dir,
+        dataset_info=real.info(),
+        device=runtime.device,
+    )
+    return evaluate_sampler(sampler, real, num_samples, feature_extractor, runtime=runtime)
+
+
+IN_MEMORY = "in-memory (during fit)"  # the checkpoint fields of a record made during fit
 SYSTEM_TREES = ("/proc", "/sys", "/dev")  # never scanned as the training data a run's dataset.json names
 
 

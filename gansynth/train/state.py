@@ -6,7 +6,6 @@ import hashlib
 from typing import TYPE_CHECKING
 
 import torch
-from PIL import Image
 
 from gansynth.checkpoint import (
     BEST_DIR,
@@ -19,8 +18,8 @@ from gansynth.checkpoint import (
     tensor_bytes,
 )
 from gansynth.errors import CheckpointError, first_line
+from gansynth.images import encode_png, seed_noise, tile, to_uint8
 from gansynth.io import atomic_write_bytes, atomic_write_json, make_dirs
-from gansynth.sampler import seed_noise, to_uint8
 from gansynth.train.ema import standing_statistics
 
 if TYPE_CHECKING:
@@ -109,20 +108,7 @@ def sample_grid(generator: torch.nn.Module, num_classes: int, z_dim: int, device
     rows = min(num_classes, GRID_MAX_ROWS)
     labels = torch.arange(rows).repeat_interleave(GRID_COLUMNS)
     z = seed_noise(list(range(GRID_COLUMNS)) * rows, z_dim)
-    images = to_uint8(generator(z.to(device), labels.to(device)))  # [rows·10, C, H, W]
-    c, h, w = images.shape[1:]
-    return images.view(rows, GRID_COLUMNS, c, h, w).permute(2, 0, 3, 1, 4).reshape(c, rows * h, GRID_COLUMNS * w)
-
-
-def encode_png(image: torch.Tensor) -> bytes:
-    """uint8 ``[C, H, W]`` → PNG bytes."""
-    import io
-
-    array = image.permute(1, 2, 0).numpy()
-    pil = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
-    buffer = io.BytesIO()
-    pil.save(buffer, format="PNG")
-    return buffer.getvalue()
+    return tile(to_uint8(generator(z.to(device), labels.to(device))), GRID_COLUMNS)
 
 
 def write_grid(trainer: Trainer) -> None:
