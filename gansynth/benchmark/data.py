@@ -17,6 +17,7 @@ from PIL import Image
 
 from gansynth.data import RESOLUTIONS, ImageDataset, is_builtin, load_dataset
 from gansynth.errors import BenchmarkError, DataError
+from gansynth.exporter.store import IMAGES, MANIFEST
 from gansynth.images import match_channels, resize
 
 MIN_PER_CLASS_FOR_SPLIT = 2  # one image to train on, one to test on
@@ -167,10 +168,10 @@ def synthetic_folder(path: str | Path) -> tuple[Path, dict | None]:
     Accepts an export root (``images/`` + ``manifest.json``), its ``images/`` folder, or any class-folder tree.
     """
     path = Path(path)
-    if (path / "images").is_dir() and (path / "manifest.json").is_file():
-        return path / "images", _read_manifest(path / "manifest.json")
-    if path.name == "images" and (path.parent / "manifest.json").is_file():
-        return path, _read_manifest(path.parent / "manifest.json")
+    if (path / IMAGES).is_dir() and (path / MANIFEST).is_file():
+        return path / IMAGES, _read_manifest(path / MANIFEST)
+    if path.name == IMAGES and (path.parent / MANIFEST).is_file():
+        return path, _read_manifest(path.parent / MANIFEST)
     return path, None
 
 

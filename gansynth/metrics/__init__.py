@@ -9,9 +9,11 @@ content), ``formulas`` (pure math on features), ``score`` (features → record),
 from gansynth.metrics.domain import load_or_train_domain_classifier
 from gansynth.metrics.evaluate import evaluate, evaluate_generator, evaluate_sampler
 from gansynth.metrics.extractors import EXTRACTORS, extractor_names
+from gansynth.metrics.spec import EvaluateSpec
 
 __all__ = [
     "EXTRACTORS",
+    "EvaluateSpec",
     "evaluate",
     "evaluate_generator",
     "evaluate_sampler",
