@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from PIL import Image
 
-from gansynth.errors import ConfigError
+from gansynth.errors import ConfigError, is_number
 
 # The generation unit: image slots per generator forward pass. sampler.generate, the export and
 # SyntheticDataset(exact=True) all run the network on batches of this shape, so they produce the same bytes for a
@@ -62,7 +62,7 @@ def check_truncation(truncation: float | None) -> None:
     """Raise ConfigError unless ``truncation`` is None or a finite number >= :data:`MIN_TRUNCATION`."""
     if truncation is None:
         return
-    ok = isinstance(truncation, (int, float)) and not isinstance(truncation, bool) and math.isfinite(truncation)
+    ok = is_number(truncation)
     if not ok or truncation < MIN_TRUNCATION:
         raise ConfigError(
             f"truncation = {truncation!r} is out of range",

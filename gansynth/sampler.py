@@ -17,7 +17,7 @@ from torch import nn
 
 from gansynth.checkpoint import check_checkpoint, resolve_run
 from gansynth.config import Config
-from gansynth.errors import CheckpointError, ConfigError, first_line
+from gansynth.errors import CheckpointError, ConfigError, first_line, is_int
 from gansynth.images import CHUNK, check_truncation, resize, seed_noise, to_uint8
 from gansynth.rundir import BEST_DIR, BEST_RECORD, GENERATOR, GENERATOR_EMA, TRAIN_STATE_JSON, RunDir
 from gansynth.runtime import as_device, inference_module
@@ -32,7 +32,7 @@ def check_size(size: int | None) -> None:
 
     if size is None:
         return
-    if isinstance(size, bool) or not isinstance(size, int) or not 4 <= size <= MAX_OUTPUT_SIZE:
+    if not is_int(size) or not 4 <= size <= MAX_OUTPUT_SIZE:
         raise ConfigError(
             f"size = {size!r} is out of range",
             hint=f"size is the side of the written images in px, an integer in [4, {MAX_OUTPUT_SIZE}]",
@@ -41,7 +41,7 @@ def check_size(size: int | None) -> None:
 
 def check_seeds(first: int, count: int = 1, what: str = "seed") -> None:
     """Raise ConfigError unless seeds ``first .. first + count - 1`` are integers in [0, 2^53)."""
-    ok = isinstance(first, int) and not isinstance(first, bool) and first >= 0
+    ok = is_int(first) and first >= 0
     if not ok or first + count > MAX_SEED:
         raise ConfigError(
             f"{what} {first!r} is out of range" + (f" for {count} images" if count > 1 else ""),
@@ -140,7 +140,7 @@ class Sampler:
             check_seeds(int(seeds.min()), what="seed")
             check_seeds(int(seeds.max()), what="seed")
         check_truncation(truncation)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        if not is_int(batch_size) or batch_size < 1:
             raise ConfigError(f"batch_size = {batch_size!r} is out of range", hint=f"batch_size >= 1 (default {CHUNK})")
         if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
             raise ConfigError(
@@ -171,9 +171,9 @@ class Sampler:
 
         Image i is the same for any ``n`` (see :meth:`generate_seeds`); ``size`` None gives :attr:`native_size`.
         """
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        if not is_int(n) or n < 0:
             raise ConfigError(f"n = {n!r} is out of range", hint="n is the number of images, an integer >= 0")
-        if isinstance(class_index, bool) or not isinstance(class_index, int):
+        if not is_int(class_index):
             raise ConfigError(f"class_index {class_index!r} is not an integer", hint="use sampler.class_index(name)")
         check_seeds(seed, n)
         return self.generate_seeds([class_index] * n, range(seed, seed + n), truncation, batch_size, size)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from gansynth.classify.network import check_model_name
-from gansynth.errors import ConfigError, require
+from gansynth.errors import ConfigError, is_int, is_number, require
 
 WARMUP_FRACTION = 0.15  # default share of the optimizer steps spent ramping the learning rate up linearly
 SCHEDULES = ("cosine", "linear")  # decay after the warm-up: half-cosine to 0, or a straight line to 0 (one-cycle)
@@ -56,9 +55,9 @@ class ClassifierConfig:
         check_model_name(self.model)
         for key, low in (("epochs", 1), ("batch_size", MIN_BATCH), ("seed", 0)):
             value = getattr(self, key)
-            _check(isinstance(value, int) and not isinstance(value, bool) and value >= low, key, value, f">= {low}")
+            _check(is_int(value) and value >= low, key, value, f">= {low}")
         steps = self.steps
-        valid_steps = steps is None or (isinstance(steps, int) and not isinstance(steps, bool) and steps >= 1)
+        valid_steps = steps is None or (is_int(steps) and steps >= 1)
         _check(valid_steps, "steps", steps, "None or >= 1")
         in_range = {
             "lr": ("> 0", lambda v: v > 0),
@@ -68,7 +67,7 @@ class ClassifierConfig:
         }
         for key, (allowed, ok) in in_range.items():
             value = getattr(self, key)
-            number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            number = is_number(value)
             _check(number and ok(value), key, value, allowed)
         _check(self.schedule in SCHEDULES, "schedule", self.schedule, " or ".join(SCHEDULES))
         for key in ("augment", "flip", "balanced", "balanced_softmax"):

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from gansynth.checkpoint import check_checkpoint
-from gansynth.errors import ConfigError
+from gansynth.errors import ConfigError, is_int
 from gansynth.exporter import plan as P
 from gansynth.exporter.draw import Scorer
 from gansynth.images import check_truncation
@@ -22,7 +22,7 @@ def parse_balance_to(value: int | str | None) -> int | str | None:
             value = int(value)
         except ValueError:
             raise ConfigError(f"--balance-to {value!r} is not 'max' or a count", hint="e.g. --balance-to max") from None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not is_int(value) or value < 1:
         raise ConfigError(f"--balance-to {value!r} is out of range", hint="use 'max' or a count >= 1")
     return value
 

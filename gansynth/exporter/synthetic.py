@@ -13,7 +13,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from gansynth.checkpoint import resolve_run
-from gansynth.errors import ConfigError
+from gansynth.errors import ConfigError, is_int
 from gansynth.exporter.plan import CHUNK, read_class_names, sample_seed, select_classes
 from gansynth.exporter.spec import ExportSpec
 from gansynth.rundir import RunDir
@@ -95,7 +95,7 @@ class SyntheticDataset(Dataset):
         self.generated_classes = [names[k] for k in self.labels]
         self.per_class, self.seed, self.truncation = per_class, seed, truncation
         self.transform, self.target_transform = transform, target_transform
-        if isinstance(cache_bytes, bool) or not isinstance(cache_bytes, int) or cache_bytes < 0:
+        if not is_int(cache_bytes) or cache_bytes < 0:
             raise ConfigError(f"cache_bytes = {cache_bytes!r} is out of range", hint="an integer >= 0 (bytes)")
         self.device, self.exact, self.cache_bytes, self.checkpoint = device, exact, cache_bytes, checkpoint
         self._sampler = None
