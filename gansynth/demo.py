@@ -82,7 +82,7 @@ def run_demo(
     from gansynth.exporter import export
     from gansynth.metrics import evaluate
     from gansynth.mixing import Mixing as default_mixing
-    from gansynth.report import print_metrics, print_summary
+    from gansynth.terminal import print_metrics, print_summary
     from gansynth.train.fit import fit
 
     console = console or Console(stderr=True, highlight=False, soft_wrap=True)

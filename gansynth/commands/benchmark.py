@@ -102,8 +102,8 @@ def benchmark_command(
     """Train a classifier on real, real+synthetic, synthetic-only, rebalanced and balanced-softmax arms; verdict."""
     from gansynth.benchmark import benchmark
     from gansynth.mixing import parse_mixing
-    from gansynth.report import print_summary
     from gansynth.runtime import make_runtime, set_threads
+    from gansynth.terminal import print_summary
 
     set_threads(threads)
     result = benchmark(

@@ -50,7 +50,7 @@ def evaluate_command(
         progress=not quiet,
         checkpoint=checkpoint,
     )
-    from gansynth.report import print_metrics
+    from gansynth.terminal import print_metrics
 
     print_metrics(record)
     if json_out is not None:
