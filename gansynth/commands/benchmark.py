@@ -10,6 +10,13 @@ import typer
 from gansynth.benchmark import ARMS, DEFAULT_EPOCHS, DEFAULT_MODEL, DEFAULT_SEEDS
 from gansynth.errors import ConfigError
 
+SUMMARY = "Does the synthetic data help a classifier?"
+EXAMPLES = [
+    ("gansynth benchmark ./images --run runs/images --test ./test", ""),
+    ("gansynth benchmark ./images --synthetic synthetic/images", ""),
+    ("gansynth benchmark digits --arms real,rebalanced --seeds 5", ""),
+]
+
 
 def parse_arms(text: str | None) -> list[str] | None:
     """``"real,rebalanced"`` → ``["real", "rebalanced"]`` (names are checked by the API)."""
@@ -52,7 +59,7 @@ def benchmark_command(
     ] = None,
     run: Annotated[Path | None, typer.Option(help="Run directory: export its generator's images and use them.")] = None,
     arms: Annotated[
-        str | None, typer.Option(help=f"Comma-separated arms (default: all that apply): {','.join(ARMS)}.")
+        str | None, typer.Option(help=f"Comma-separated arms (default: all that apply) of: {', '.join(ARMS)}.")
     ] = None,
     model: Annotated[str, typer.Option(help="Any timm model name, trained from scratch (e.g. resnet18 on GPU).")] = (
         DEFAULT_MODEL
@@ -88,8 +95,9 @@ def benchmark_command(
     mixing: Annotated[
         list[str] | None,
         typer.Option(
-            help="A candidate mixing of real+synthetic, repeatable, e.g. 'weight=0.3,max_share=0.5,schedule=deferred,"
-            "balanced_softmax=true' or 'none' (default: a built-in set, chosen on validation; one → used as given)."
+            help="A candidate mixing of real+synthetic, repeatable: 'none' or key=value pairs of "
+            "gansynth.mixing.Mixing, e.g. 'weight=0.3,schedule=deferred' (default: a built-in set, chosen on "
+            "validation; one → used as given)."
         ),
     ] = None,
     budget: Annotated[

@@ -7,6 +7,13 @@ from typing import Annotated
 
 import typer
 
+SUMMARY = "FID, precision/recall, coverage, label fidelity of a run."
+EXAMPLES = [
+    ("gansynth evaluate", "the latest run under ./runs"),
+    ("gansynth evaluate runs/images --json metrics.json", "also write the record"),
+    ("gansynth evaluate --generated other/images --data ./images", "any image folder"),
+]
+
 
 def evaluate_command(
     run: Annotated[
