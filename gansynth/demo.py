@@ -102,7 +102,7 @@ def run_demo(
     metrics = evaluate(fitted.run_dir, json_out=out / "evaluate.json", progress=progress)
     print_metrics(metrics, report)
 
-    console.rule("3/4 export: a balanced synthetic ImageFolder with metadata.csv and manifest.json")
+    console.rule("3/4 export: a balanced synthetic ImageFolder with images.csv and manifest.json")
     per_class = max(_real_counts(fitted.run_dir))  # as many per class as the largest real class: 1x the real data
     exported = export(fitted.run_dir, out / "synthetic", per_class=per_class, progress=progress)
     console.print(f"export: {exported.out} ({sum(exported.counts.values())} images, manifest {exported.manifest})")

@@ -106,3 +106,10 @@ def test_demo_transcript_matches_its_reviewed_fixture(metrics, report, width):
         fixture.write_text(text)
     assert text == fixture.read_text(), f"{fixture.name} is out of date (see this module's docstring)"
     assert text.strip().splitlines()[-1] == report["verdict"]
+
+
+def test_readme_quickstart_shows_the_80_column_transcript():
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    fixture = "\n".join(line.rstrip() for line in (FIXTURES / "demo_80.txt").read_text().splitlines())
+    assert "<!-- demo-transcript: tests/fixtures/demo_80.txt" in readme
+    assert f"```text\n{fixture}\n```" in readme, "README's demo transcript differs from tests/fixtures/demo_80.txt"

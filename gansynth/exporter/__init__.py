@@ -1,8 +1,8 @@
-"""Export stage: a run's generator → a balanced synthetic ImageFolder with metadata.csv and a manifest.
+"""Export stage: a run's generator → a balanced synthetic ImageFolder with images.csv and a manifest.
 
 Modules, in pipeline order: ``plan`` (classes, safe folder names, counts, seeds, units, shards — pure), ``encode``
 (image bytes and atomic writes, run in worker processes), ``store`` (the export folder: identity, journal,
-metadata.csv, manifest, reading it back), ``provenance`` (confidence scorer, manifest), ``core`` (``export()``).
+images.csv, manifest, reading it back), ``provenance`` (confidence scorer, manifest), ``core`` (``export()``).
 
 The package is not named ``export`` so that ``gansynth.export`` can be the function: importing a submodule
 ``gansynth.export`` would rebind that attribute to the module.

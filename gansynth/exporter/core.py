@@ -1,4 +1,4 @@
-"""``export()``: a run's generator → an exactly balanced (or topped-up) synthetic ImageFolder with metadata.csv and a
+"""``export()``: a run's generator → an exactly balanced (or topped-up) synthetic ImageFolder with images.csv and a
 manifest; deterministic, resumable, shardable.
 
 Generation runs in this process on the device, one unit (``plan.CHUNK`` images) per forward pass; encoding and
@@ -48,7 +48,7 @@ class ExportResult:
         counts: images per class name in the whole export (all shards).
         written: files written by this call.
         kept: files of this shard found complete from an earlier call (resume).
-        complete: every shard is done; ``metadata.csv`` and ``manifest.json`` exist.
+        complete: every shard is done; ``images.csv`` and ``manifest.json`` exist.
         shard: ``(I, N)`` of this call.
         acceptance: per-class share of candidates that passed ``min_confidence`` (None without a filter).
         seconds: wall time of this call.
@@ -112,7 +112,7 @@ def export(
         format: ``png``, ``jpg`` or ``webp``.
         workers: encoder processes (None: :func:`default_workers`; 0: encode in this process).
         shard: ``"I/N"`` or ``(I, N)``: write only shard I (0-based) of N disjoint parts; the last shard to finish
-            (or any rerun) writes metadata.csv and manifest.json for the whole export.
+            (or any rerun) writes images.csv and manifest.json for the whole export.
         force: replace another command's export in ``out`` (or write into a non-empty non-export folder).
         device: ``cpu``, ``cuda`` or ``auto`` for the generator (and the domain classifier).
         progress: show a progress bar with img/s on stderr.
@@ -400,7 +400,7 @@ class _Job:
         return rates
 
     def finish_if_complete(self, units: list[P.Unit]) -> bool:
-        """If every unit of every shard is journaled and on disk: remove all temp files, write metadata.csv."""
+        """If every unit of every shard is journaled and on disk: remove all temp files, write images.csv."""
         self.records = store.read_journals(self.out)
         existing = store.existing_files(self.out, [p.folder for p in self.plans])
         for unit in units:
