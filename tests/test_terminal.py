@@ -113,3 +113,10 @@ def test_readme_quickstart_shows_the_80_column_transcript():
     fixture = "\n".join(line.rstrip() for line in (FIXTURES / "demo_80.txt").read_text().splitlines())
     assert "<!-- demo-transcript: tests/fixtures/demo_80.txt" in readme
     assert f"```text\n{fixture}\n```" in readme, "README's demo transcript differs from tests/fixtures/demo_80.txt"
+
+
+def test_the_demo_stage_headings_fit_80_columns():
+    from gansynth.demo import STAGES
+
+    text = render(80, lambda c: [c.rule(title) for title in STAGES])
+    assert ELLIPSIS not in text and all(title in text for title in STAGES)
