@@ -65,3 +65,9 @@ class OutputError(GansynthError, OSError):
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         GansynthError.__init__(self, message, hint)
+
+
+def require(ok: bool, key: str, value: object, allowed: str) -> None:
+    """ConfigError ``<key> = <value> is out of range`` (hint: ``<key> must be <allowed>``) unless ``ok``."""
+    if not ok:
+        raise ConfigError(f"{key} = {value!r} is out of range", hint=f"{key} must be {allowed}")

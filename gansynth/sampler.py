@@ -8,7 +8,6 @@ its position there.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,39 +18,12 @@ from torch import nn
 from gansynth.checkpoint import check_checkpoint, resolve_run
 from gansynth.config import Config
 from gansynth.errors import CheckpointError, ConfigError, first_line
-from gansynth.exporter.plan import CHUNK
+from gansynth.images import CHUNK, check_truncation, resize, seed_noise, to_uint8
 from gansynth.rundir import BEST_DIR, BEST_RECORD, GENERATOR, GENERATOR_EMA, TRAIN_STATE_JSON, RunDir
 from gansynth.runtime import as_device, inference_module
 
-# The canonical batch shape: the export unit, so that sampler.generate, the export and SyntheticDataset(exact=True)
-# produce the same bytes for a seed on the CPU. A forward's float result for a row can change with the batch
-# *shape* (~1e-6 on the CPU between 1 and 64 rows, enough to flip a rare uint8 pixel), never with the other rows.
-DEFAULT_BATCH = CHUNK
+DEFAULT_BATCH = CHUNK  # the canonical batch shape, see gansynth.images.CHUNK
 MAX_SEED = 2**53  # seeds are integers in [0, 2^53): exact in a float64 JSON number, far from int64 overflow
-MIN_TRUNCATION = 0.01  # below it the redraw loop of the truncation trick needs ~100 draws per entry
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """``[N, C, H, W]`` float in [-1, 1] → uint8 in [0, 255] on the CPU (the only float → uint8 conversion)."""
-    scaled = ((images.detach().float() + 1.0) * 127.5).round_().clamp_(0, 255)
-    return scaled.to(torch.uint8).cpu().contiguous()  # NCHW whatever the network's memory layout
-
-
-def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 ``[N, C, H, W]`` → float in [-1, 1] (same device)."""
-    return images.float().div_(127.5).sub_(1.0)
-
-
-def resize(images: torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 ``[N, C, H, W]`` → uint8 ``[N, C, size, size]``, antialiased (bilinear); unchanged at the same size.
-
-    The one resize of generated images to the output size: ``sample``, ``export`` and ``SyntheticDataset`` apply it
-    to the same uint8 network output, so their bytes agree.
-    """
-    if tuple(images.shape[-2:]) == (size, size) or images.shape[0] == 0:
-        return images if images.shape[0] else images.new_zeros(*images.shape[:2], size, size)
-    x = torch.nn.functional.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True)
-    return x.round_().clamp_(0, 255).to(torch.uint8).contiguous()
 
 
 def check_size(size: int | None) -> None:
@@ -64,38 +36,6 @@ def check_size(size: int | None) -> None:
         raise ConfigError(
             f"size = {size!r} is out of range",
             hint=f"size is the side of the written images in px, an integer in [4, {MAX_OUTPUT_SIZE}]",
-        )
-
-
-def seed_noise(seeds: Sequence[int], z_dim: int, truncation: float | None = None) -> torch.Tensor:
-    """``[N, z_dim]`` standard normal noise, row i drawn from its own CPU generator seeded with ``seeds[i]``.
-
-    With ``truncation`` ψ, entries with ``|z| > ψ`` are redrawn (the truncation trick, Brock et al. 2019).
-
-    Raises:
-        ConfigError: a seed outside [0, 2^53) or a truncation that is not a number >= 0.01.
-    """
-    check_truncation(truncation)
-    rows = []
-    for seed in seeds:
-        gen = torch.Generator().manual_seed(int(seed))
-        z = torch.randn(z_dim, generator=gen)
-        if truncation is not None:
-            while (bad := z.abs() > truncation).any():
-                z[bad] = torch.randn(int(bad.sum()), generator=gen)
-        rows.append(z)
-    return torch.stack(rows) if rows else torch.zeros(0, z_dim)
-
-
-def check_truncation(truncation: float | None) -> None:
-    """Raise ConfigError unless ``truncation`` is None or a finite number >= :data:`MIN_TRUNCATION`."""
-    if truncation is None:
-        return
-    ok = isinstance(truncation, (int, float)) and not isinstance(truncation, bool) and math.isfinite(truncation)
-    if not ok or truncation < MIN_TRUNCATION:
-        raise ConfigError(
-            f"truncation = {truncation!r} is out of range",
-            hint=f"truncation ψ must be a number >= {MIN_TRUNCATION} (e.g. 0.7), or None for no truncation",
         )
 
 

@@ -3,17 +3,10 @@
 import json
 
 import pytest
+from conftest import run_cli
 
-from gansynth.cli import main
 from gansynth.demo import run_demo
 from gansynth.mixing import Mixing
-
-
-def run_cli(args, capsys) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
 
 
 def test_demo_runs_every_stage_and_ends_with_the_verdict(tmp_path, capsys):

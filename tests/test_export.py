@@ -16,14 +16,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_run
+from conftest import make_run, run_cli
 from PIL import Image
 
-from gansynth.cli import main
 from gansynth.errors import ConfigError, ExportError
 from gansynth.exporter import SEED_STRIDE, export, image_folder
 from gansynth.exporter.plan import folder_names, sanitize
-from gansynth.synthetic import SyntheticDataset, as_tensor
+from gansynth.exporter.synthetic import SyntheticDataset, as_tensor
 
 NAMES = ["cat", "dog", "fox"]
 
@@ -386,7 +385,7 @@ def test_synthetic_dataset_same_items_in_dataloader_workers_and_processes(run3):
     images, labels = zip(*loader)
     assert torch.equal(torch.cat(images), here) and torch.cat(labels).tolist() == [0] * 8 + [10] * 8 + [20] * 8
     code = (
-        "import hashlib, sys; from gansynth.synthetic import SyntheticDataset, as_tensor;"
+        "import hashlib, sys; from gansynth.exporter.synthetic import SyntheticDataset, as_tensor;"
         f"d = SyntheticDataset({str(run3)!r}, per_class=8, transform=as_tensor);"
         "print(hashlib.sha256(b''.join(d[i][0].numpy().tobytes() for i in range(len(d)))).hexdigest())"
     )
@@ -425,13 +424,6 @@ def test_public_api_survives_submodule_imports():
 
 
 # --- CLI ---------------------------------------------------------------------------------------------------------
-
-
-def run_cli(args, capsys) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
 
 
 def test_cli_export_writes_and_records_its_command(run3, tmp_path, capsys):

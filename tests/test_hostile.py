@@ -23,8 +23,8 @@ from PIL import Image
 import gansynth
 from gansynth.checkpoint import recover, save_snapshot
 from gansynth.errors import CheckpointError, ConfigError, GansynthError, MetricError, OutputError
+from gansynth.exporter.synthetic import SyntheticDataset
 from gansynth.sampler import load_sampler
-from gansynth.synthetic import SyntheticDataset
 
 EXPORT = ["--device", "cpu", "--quiet"]
 

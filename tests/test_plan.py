@@ -133,7 +133,8 @@ def _native_run(tmp_path, native: int):
 
 
 def test_sample_export_and_synthetic_dataset_write_the_native_size(tmp_path, capsys):
-    from gansynth.sampler import load_sampler, resize
+    from gansynth.images import resize
+    from gansynth.sampler import load_sampler
 
     run = _native_run(tmp_path, 28)
     sampler = load_sampler(run)
@@ -207,7 +208,7 @@ class _Copier(torch.nn.Module):
         self.dataset = dataset
 
     def forward(self, z, y):
-        from gansynth.sampler import to_float
+        from gansynth.images import to_float
 
         out = []
         for label, row in zip(y.tolist(), z):

@@ -6,18 +6,20 @@ and ``EXAMPLES``: the 2-4 real command lines its ``--help`` ends with.
 
 from __future__ import annotations
 
-import importlib
+import sys
 
 import typer
 
-# (command name, module under gansynth.commands, function name); modules that do not exist yet are skipped
+from gansynth.commands import benchmark, demo, evaluate, export, fit, sample
+
+# (command name, verb function), in the order ``gansynth --help`` lists them
 COMMANDS = [
-    ("fit", "fit", "fit_command"),
-    ("sample", "sample", "sample_command"),
-    ("evaluate", "evaluate", "evaluate_command"),
-    ("export", "export", "export_command"),
-    ("benchmark", "benchmark", "benchmark_command"),
-    ("demo", "demo", "demo_command"),
+    ("fit", fit.fit_command),
+    ("sample", sample.sample_command),
+    ("evaluate", evaluate.evaluate_command),
+    ("export", export.export_command),
+    ("benchmark", benchmark.benchmark_command),
+    ("demo", demo.demo_command),
 ]
 EXAMPLES = [
     ("gansynth demo", "fit → evaluate → export → benchmark on digits"),
@@ -68,16 +70,12 @@ def examples_epilog(examples: list[tuple[str, str]] | tuple = ()) -> str:
 
 
 def register_all(app: typer.Typer) -> None:
-    """Add every verb of :data:`COMMANDS` whose module exists, with its ``EXAMPLES`` as the end of its help."""
-    for name, module, function in COMMANDS:
-        try:
-            mod = importlib.import_module(f"gansynth.commands.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"gansynth.commands.{module}":
-                raise
-            continue
-        epilog = examples_epilog(getattr(mod, "EXAMPLES", ()))
-        app.command(name, epilog=epilog, short_help=getattr(mod, "SUMMARY", None))(getattr(mod, function))
+    """Add every verb to ``app``, its module's ``SUMMARY`` as its line in ``gansynth --help`` and its ``EXAMPLES``
+    as the end of its own ``--help``."""
+    for name, function in COMMANDS:
+        module = sys.modules[function.__module__]
+        epilog = examples_epilog(getattr(module, "EXAMPLES", ()))
+        app.command(name, epilog=epilog, short_help=getattr(module, "SUMMARY", None))(function)
 
 
 def walk(command, path: tuple[str, ...] = ()):

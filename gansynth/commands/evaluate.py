@@ -44,19 +44,10 @@ def evaluate_command(
 ) -> None:
     """FID, KID, precision/recall, density/coverage, per-class FID, label fidelity — each with its protocol."""
     from gansynth.metrics import evaluate
+    from gansynth.metrics.spec import EvaluateSpec
 
-    record = evaluate(
-        run=run,
-        data=data,
-        generated=generated,
-        num_samples=num_samples,
-        feature_extractor=feature_extractor,
-        weights=weights,
-        json_out=json_out,
-        device=device,
-        progress=not quiet,
-        checkpoint=checkpoint,
-    )
+    spec = EvaluateSpec(num_samples, feature_extractor, weights, json_out, device, not quiet, checkpoint)
+    record = evaluate(run, data, generated, spec=spec)
     from gansynth.terminal import print_metrics
 
     print_metrics(record)

@@ -24,11 +24,11 @@ from collections import Counter
 from dataclasses import dataclass
 
 from gansynth.errors import ConfigError, ExportError
+from gansynth.images import CHUNK
 from gansynth.registry import did_you_mean
 
 SCHEME_VERSION = 1  # bump when the mapping (class, index) → seed/file or the unit layout changes
 SEED_STRIDE = 10_000_000  # seeds reserved per class
-CHUNK = 64  # image slots per unit = images per generator forward pass
 MAX_DRAW_FACTOR = 20  # with a filter, a unit draws at most this many candidates per image it needs
 MAX_PER_CLASS = 400_000  # keeps every filtered draw (< MAX_DRAW_FACTOR · count + CHUNK seeds) inside the class block
 FORMATS = {"png": "png", "jpg": "jpg", "jpeg": "jpg", "webp": "webp"}
