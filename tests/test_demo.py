@@ -33,7 +33,7 @@ def test_demo_runs_every_stage_and_ends_with_the_verdict(tmp_path, capsys):
     assert set(result.export.counts.values()) == {max(counts.values())}
     assert {c["name"]: c["count"] for c in manifest["classes"]} == result.export.counts
     assert manifest["metrics"]["fid"] == record["fid"]  # the manifest snapshots the run's latest metrics
-    assert len((out / "synthetic" / "metadata.csv").read_text().splitlines()) == 1 + sum(result.export.counts.values())
+    assert len((out / "synthetic" / "images.csv").read_text().splitlines()) == 1 + sum(result.export.counts.values())
     # benchmark: all four arms on the held-out split, report files, and the verdict as the last line on stdout
     report = json.loads((out / "benchmark" / "report.json").read_text())
     assert set(report["arms"]) == {"real", "real+synthetic", "synthetic", "rebalanced", "balanced-softmax"}

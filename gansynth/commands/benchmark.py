@@ -9,9 +9,15 @@ import typer
 
 from gansynth.benchmark import ARMS, DEFAULT_EPOCHS, DEFAULT_MODEL, DEFAULT_SEEDS
 
+SUMMARY = "Does the synthetic data help a classifier?"
+EXAMPLES = [
+    ("gansynth benchmark ./images --run runs/images --test ./test", ""),
+    ("gansynth benchmark ./images --synthetic synthetic/images", ""),
+    ("gansynth benchmark digits --arms real,rebalanced --seeds 5", ""),
+]
 MIXING_HELP = (
-    "A candidate mixing of real+synthetic, repeatable, e.g. 'weight=0.3,max_share=0.5,schedule=deferred,"
-    "balanced_softmax=true' or 'none' (default: a built-in set, chosen on validation; one → used as given)."
+    "A candidate mixing of real+synthetic, repeatable: 'none' or key=value pairs of gansynth.mixing.Mixing, e.g. "
+    "'weight=0.3,schedule=deferred' (default: a built-in set, chosen on validation; one → used as given)."
 )
 
 
@@ -27,7 +33,7 @@ def benchmark_command(
     ] = None,
     run: Annotated[Path | None, typer.Option(help="Run directory: export its generator's images and use them.")] = None,
     arms: Annotated[
-        str | None, typer.Option(help=f"Comma-separated arms (default: all that apply): {','.join(ARMS)}.")
+        str | None, typer.Option(help=f"Comma-separated arms (default: all that apply) of: {', '.join(ARMS)}.")
     ] = None,
     model: Annotated[str, typer.Option(help="Any timm model name, trained from scratch (e.g. resnet18 on GPU).")] = (
         DEFAULT_MODEL
@@ -71,8 +77,8 @@ def benchmark_command(
     """Train a classifier on real, real+synthetic, synthetic-only, rebalanced and balanced-softmax arms; verdict."""
     from gansynth.benchmark import BenchmarkSpec, benchmark
     from gansynth.mixing import parse_mixing
-    from gansynth.report import print_summary
     from gansynth.runtime import make_runtime, set_threads
+    from gansynth.terminal import print_summary
 
     spec = BenchmarkSpec(
         arms=arms,

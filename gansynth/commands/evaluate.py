@@ -7,6 +7,13 @@ from typing import Annotated
 
 import typer
 
+SUMMARY = "FID, precision/recall, coverage, label fidelity of a run."
+EXAMPLES = [
+    ("gansynth evaluate", "the latest run under ./runs"),
+    ("gansynth evaluate runs/images --json metrics.json", "also write the record"),
+    ("gansynth evaluate --generated other/images --data ./images", "any image folder"),
+]
+
 
 def evaluate_command(
     run: Annotated[
@@ -41,7 +48,7 @@ def evaluate_command(
 
     spec = EvaluateSpec(num_samples, feature_extractor, weights, json_out, device, not quiet, checkpoint)
     record = evaluate(run, data, generated, spec=spec)
-    from gansynth.report import print_metrics
+    from gansynth.terminal import print_metrics
 
     print_metrics(record)
     if json_out is not None:

@@ -1,4 +1,4 @@
-"""``gansynth export``: a run's generator → a balanced synthetic ImageFolder with metadata.csv and a manifest."""
+"""``gansynth export``: a run's generator → a balanced synthetic ImageFolder with images.csv and a manifest."""
 
 from __future__ import annotations
 
@@ -7,6 +7,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+SUMMARY = "Write a balanced synthetic ImageFolder with a manifest."
+EXAMPLES = [
+    ("gansynth export --per-class 5000", "→ synthetic/<run>/"),
+    ("gansynth export runs/images --balance-to max", "top up to the largest class"),
+    ("gansynth export --per-class 1000 --min-confidence 0.9", "filtered"),
+    ("gansynth export --per-class 5000 --shard 0/4 --out synthetic/all", "part 0 of 4"),
+]
 
 
 def export_command(
@@ -83,7 +91,7 @@ def _report(result) -> None:
         typer.echo(f"manifest: {result.manifest}")
     else:
         typer.echo(
-            f"shard {result.shard[0]}/{result.shard[1]} done; metadata.csv and manifest.json are written when every "
+            f"shard {result.shard[0]}/{result.shard[1]} done; images.csv and manifest.json are written when every "
             "shard is (run the other shards into the same --out, or copy their folders in and rerun any shard)"
         )
 

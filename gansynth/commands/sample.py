@@ -8,6 +8,12 @@ from typing import Annotated
 
 import typer
 
+SUMMARY = "Write a grid of one class's generated images."
+EXAMPLES = [
+    ("gansynth sample --class cat -n 64 --out cat.png", "latest run under ./runs"),
+    ("gansynth sample runs/digits --class 7 --seed 100 --checkpoint best", ""),
+]
+
 
 def sample_command(
     run: Annotated[Path | None, typer.Argument(help="Run directory (default: the most recent under ./runs).")] = None,
@@ -21,7 +27,7 @@ def sample_command(
     ] = "latest",
     size: Annotated[int | None, typer.Option(help="Side of each image in px (default: the real images' size).")] = None,
 ) -> None:
-    """Write an n-image grid of one class (image i is the sample of seed ``seed + i``)."""
+    """Write an n-image grid of one class (image i is the sample of seed SEED + i)."""
     from gansynth.errors import ConfigError
     from gansynth.images import encode_png, tile
     from gansynth.io import atomic_write_bytes

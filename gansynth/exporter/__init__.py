@@ -1,8 +1,8 @@
-"""Export stage: a run's generator → a balanced synthetic ImageFolder with metadata.csv and a manifest.
+"""Export stage: a run's generator → a balanced synthetic ImageFolder with images.csv and a manifest.
 
 Modules, in pipeline order: ``plan`` (classes, safe folder names, counts, seeds, units, shards — pure), ``encode``
 (image bytes and atomic writes, run in worker processes), ``store`` (the export folder: identity, journal,
-metadata.csv, manifest, reading it back), ``provenance`` (confidence scorer, manifest), ``spec`` (``ExportSpec``:
+images.csv, manifest, reading it back), ``provenance`` (confidence scorer, manifest), ``spec`` (``ExportSpec``:
 the options, checked once), ``core`` (``export()``), ``synthetic`` (``SyntheticDataset``: the same images on the fly).
 
 The package is not named ``export`` so that ``gansynth.export`` can be the function: importing a submodule

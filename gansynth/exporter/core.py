@@ -1,4 +1,4 @@
-"""``export()``: a run's generator → an exactly balanced (or topped-up) synthetic ImageFolder with metadata.csv and a
+"""``export()``: a run's generator → an exactly balanced (or topped-up) synthetic ImageFolder with images.csv and a
 manifest; deterministic, resumable, shardable.
 
 Generation runs in this process on the device, one unit (``plan.CHUNK`` images) per forward pass; encoding and
@@ -50,7 +50,7 @@ class ExportResult:
         counts: images per class name in the whole export (all shards).
         written: files written by this call.
         kept: files of this shard found complete from an earlier call (resume).
-        complete: every shard is done; ``metadata.csv`` and ``manifest.json`` exist.
+        complete: every shard is done; ``images.csv`` and ``manifest.json`` exist.
         shard: ``(I, N)`` of this call.
         acceptance: per-class share of candidates that passed ``min_confidence`` (None without a filter).
         seconds: wall time of this call.
@@ -95,7 +95,7 @@ def export(
         spec: the export's options as one :class:`ExportSpec`; or pass its fields as keywords
             (``export(run, out, 100, seed=1, format="webp")``), not both.
 
-    The last shard to finish (or any rerun) writes metadata.csv and manifest.json for the whole export; the
+    The last shard to finish (or any rerun) writes images.csv and manifest.json for the whole export; the
     filter (``min_confidence``) scores images at the trained resolution, before the resize to ``size``.
 
     Raises:
@@ -365,7 +365,7 @@ class _Job:
         return rates
 
     def finish_if_complete(self, units: list[P.Unit]) -> bool:
-        """If every unit of every shard is journaled and on disk: remove all temp files, write metadata.csv."""
+        """If every unit of every shard is journaled and on disk: remove all temp files, write images.csv."""
         self.records = store.read_journals(self.out)
         existing = store.existing_files(self.out, [p.folder for p in self.plans])
         for unit in units:

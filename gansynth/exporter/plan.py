@@ -97,7 +97,7 @@ def check_component(part: str) -> str:
 
 
 def file_name(folder: str, seed: int, fmt: str) -> str:
-    """``images/<folder>/<folder>-<seed>.<ext>`` relative to the export root (``/`` separators, as in metadata.csv)."""
+    """``images/<folder>/<folder>-<seed>.<ext>`` relative to the export root (``/`` separators, as in images.csv)."""
     return f"images/{folder}/{folder}-{seed}.{fmt}"
 
 
