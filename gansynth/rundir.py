@@ -274,6 +274,36 @@ class RunDir:
         name = f"{BEST_DIR}/{BEST_RECORD}"
         return check_fields(self.path / name, self.json(name), BEST_FIELDS, ("sha256",))
 
+    def generator_file(self, weights: str, checkpoint: str) -> tuple[str, str, float | None]:
+        """``(weights file relative to the run, its sha256, its kimg)`` for a sampler: ``best/`` or the latest
+        snapshot's ``<weights>.safetensors``, its bytes checked against the recorded sha256 where there is one.
+
+        Raises:
+            CheckpointError: no such file yet, or one that does not match its record.
+        """
+        if checkpoint == "best":
+            name = f"{BEST_DIR}/{GENERATOR_EMA}.safetensors"
+            if not self.exists(f"{BEST_DIR}/{BEST_RECORD}") or not self.exists(name):
+                raise CheckpointError(
+                    f"{self.path} has no best checkpoint ({BEST_DIR}/ is written by evaluations during fit)",
+                    hint="train with --eval-kimg E (e.g. --eval-kimg 50), or use the latest checkpoint",
+                )
+            record = self.best_record()
+            return name, self.check_sha256(name, record["sha256"]), record.get("kimg")
+        name = f"{weights}.safetensors"
+        if not self.exists(name):
+            raise CheckpointError(
+                f"{self.path} has no {name}",
+                hint="the run has no snapshot yet: start it again with `gansynth fit DATA --out RUN` "
+                "(a run without a snapshot is restarted, not resumed)",
+            )
+        if not self.exists(TRAIN_STATE_JSON):
+            return name, self.sha256(name), None
+        record = self.snapshot_record(verify=False)
+        expected = record["files"].get(name)
+        digest = self.sha256(name) if expected is None else self.check_sha256(name, expected)
+        return name, digest, record.get("kimg")
+
     def check_sha256(self, name: str, digest: str) -> str:
         if self.sha256(name) != digest:
             raise CheckpointError(

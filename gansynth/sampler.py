@@ -19,7 +19,7 @@ from gansynth.checkpoint import check_checkpoint, resolve_run
 from gansynth.config import Config
 from gansynth.errors import CheckpointError, ConfigError, first_line, is_int
 from gansynth.images import CHUNK, check_truncation, resize, seed_noise, to_uint8
-from gansynth.rundir import BEST_DIR, BEST_RECORD, GENERATOR, GENERATOR_EMA, TRAIN_STATE_JSON, RunDir
+from gansynth.rundir import GENERATOR, GENERATOR_EMA, RunDir
 from gansynth.runtime import as_device, inference_module
 
 DEFAULT_BATCH = CHUNK  # the canonical batch shape, see gansynth.images.CHUNK
@@ -210,14 +210,8 @@ def load_sampler(
     run = RunDir(resolve_run(run_dir))
     config = Config.from_dict(run.config())
     info = run.dataset()
-    name, expected, kimg = _weights_file(run, weights, checkpoint)
+    name, digest, kimg = run.generator_file(weights, checkpoint)  # sha256 checked against the run's record
     resolution, channels, num_classes = info["resolution"], info["channels"], len(info["class_names"])
-    digest = run.sha256(name)  # bounded: a regular file inside the run, read up to its size
-    if expected is not None and expected != digest:
-        raise CheckpointError(
-            f"{run.path / name} does not match its recorded sha256 (truncated or modified)",
-            hint="restore the file or train again; nothing was loaded",
-        )
     check_fits(run.path / name, config, resolution, channels, num_classes, run.tensor_size(name))
     generator, _ = build_networks(config.model, resolution, channels, num_classes)
     try:
@@ -257,27 +251,3 @@ def check_fits(path: Path, config: Config, resolution: int, channels: int, num_c
             hint="config.json and the weights belong to different runs, or one of them was modified",
         )
     return needed
-
-
-def _weights_file(run: RunDir, weights: str, checkpoint: str) -> tuple[str, str | None, float | None]:
-    """(weights file relative to the run, its recorded sha256, its kimg)."""
-    if checkpoint == "best":
-        name = f"{BEST_DIR}/{GENERATOR_EMA}.safetensors"
-        if not run.exists(f"{BEST_DIR}/{BEST_RECORD}") or not run.exists(name):
-            raise CheckpointError(
-                f"{run.path} has no best checkpoint ({BEST_DIR}/ is written by evaluations during fit)",
-                hint="train with --eval-kimg E (e.g. --eval-kimg 50), or use the latest checkpoint",
-            )
-        record = run.best_record()
-        return name, record["sha256"], record.get("kimg")
-    name = f"{weights}.safetensors"
-    if not run.exists(name):
-        raise CheckpointError(
-            f"{run.path} has no {name}",
-            hint="the run has no snapshot yet: start it again with `gansynth fit DATA --out RUN` "
-            "(a run without a snapshot is restarted, not resumed)",
-        )
-    if not run.exists(TRAIN_STATE_JSON):
-        return name, None, None
-    record = run.snapshot_record(verify=False)
-    return name, record["files"].get(name), record.get("kimg")
