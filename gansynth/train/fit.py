@@ -194,7 +194,8 @@ def fit(
             apply_threads(config, runtime)
         else:
             explicit = explicit_keys(load_recipe(recipe) if recipe is not None else None, mapped, overrides)
-            config = plan_fit(config, dataset, runtime, budget, explicit, console.print)
+            reload = (lambda r: load_dataset(data, r)) if chosen else None  # --resolution fixes the size
+            config, dataset = plan_fit(config, dataset, runtime, budget, explicit, console.print, reload)
             check_memory(config, dataset, runtime)
         return _train(config, dataset, runtime, run_dir, snapshot, resume, chosen, progress, console, started)
     finally:
