@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import torch
 from rich.console import Console
 
 from gansynth.benchmark import data as bdata
@@ -27,8 +28,8 @@ from gansynth.benchmark.plan import (
     build_arms,
     check_options,
     export_count,
+    fill_short,
     plan_synthetic,
-    take_first,
 )
 from gansynth.benchmark.record import build_record
 from gansynth.benchmark.select import (
@@ -108,6 +109,7 @@ def benchmark(
     budget: str = "auto",
     validation_fraction: float = VALIDATION_FRACTION,
     selection_seeds: int = 1,
+    export_filter: str = "auto",
 ) -> BenchmarkResult:
     """Does synthetic data help a classifier? Train every arm with every seed, score on real test images, report.
 
@@ -141,6 +143,10 @@ def benchmark(
         budget: ``auto`` (steps grow until real-only converges on validation) or ``fixed`` (the epochs rule).
         validation_fraction: share of each class of the real training images used for validation.
         selection_seeds: classifier seeds averaged per validation score.
+        export_filter: the diversity filter of a ``run``'s export (:mod:`gansynth.exporter.filter`; ``auto``: on,
+            with the real training images as reference). A class that keeps fewer synthetic images than an arm adds
+            (or none: a class that failed the diversity check) makes up the difference with repeats of its real
+            images (oversampling), mixed like the synthetic ones.
 
     Returns:
         The record (also written to ``out/report.json``), its folder and the files written.
@@ -172,18 +178,22 @@ def benchmark(
     train, test_set, split = _train_and_test(real, test, test_fraction, split_seed, notes)
     flip = not bdata.is_builtin_source(real_train) if flip is None else flip
 
-    pool, source = None, None
+    pool, source, exported = None, None, None
     if any(a in SYNTHETIC_ARMS for a in arm_names) or ratios:
-        exported = None
         if from_run:
             count = export_count(train.counts, ratios, synthetic_per_class, balance_to)
-            exported = _export_run(train, run, split, out, count, runtime.device.type, progress, notes)
+            exported = _export_run(train, run, split, out, count, runtime.device.type, progress, notes, export_filter)
         pool, source = _synthetic_pool(train, test_set, synthetic, exported, notes)
     plan = plan_synthetic(
         train.counts, pool.counts if pool else None, from_run, synthetic_per_class, balance_to, ratios
     )
-    if pool is not None:
+    if pool is not None and not (exported or {}).get("filter"):
         plan.check_available(pool.counts, train.class_names)
+    elif pool is not None:
+        _note_repeats(plan, pool, train, notes)
+        if not len(pool) and "synthetic" in arm_names:
+            arm_names = [a for a in arm_names if a != "synthetic"]
+            notes.append("the export filter kept no synthetic image: no synthetic-only arm")
     base = ClassifierConfig(model=model, epochs=epochs, batch_size=batch_size, flip=flip)
     steps, chosen, selection = _choose(
         train, pool, plan, arm_names, base, mixings, budget, validation_fraction, selection_seeds, min_steps,
@@ -261,6 +271,8 @@ def _synthetic_pool(
     if exported is not None:
         source = dict(exported)
         root, manifest = bdata.synthetic_folder(source["path"])
+        if not (Path(source["path"]) / "images").is_dir():  # the export filter kept nothing
+            root = _empty_like(train, source["path"])
     elif isinstance(synthetic, ImageDataset):
         root, manifest, source = synthetic, None, {"kind": "dataset", "path": synthetic.source}
     else:
@@ -290,6 +302,7 @@ def _export_run(
     device: str,
     progress: bool,
     notes: list[str],
+    export_filter: str = "none",
 ) -> dict:
     """Export ``count`` images per class of ``run`` into ``out/synthetic`` through the export code."""
     from gansynth.checkpoint import resolve_run
@@ -303,8 +316,18 @@ def _export_run(
             f"the generator of {run_dir} was trained on all of REAL_TRAIN, including the held-out test split: "
             "synthetic images may carry test information; pass --test with images the GAN never saw"
         )
-    folder = bdata.export_from_run(run_dir, out / "synthetic", count, device, progress)
-    return {"kind": "run", "run": str(run_dir), "path": str(folder), "exported_per_class": count}
+    result = bdata.export_from_run(run_dir, out / "synthetic", count, device, progress, export_filter, train)
+    notes.extend(f"export: {note}" for note in result.notes)
+    record = {"kind": "run", "run": str(run_dir), "path": str(result.out), "exported_per_class": count}
+    if result.filtered is not None:
+        record["filter"] = result.filtered
+        skipped = [name for name, r in result.filtered.items() if r["skipped"]]
+        if skipped:
+            notes.append(
+                f"the generator fails the diversity check for {', '.join(skipped)}: no synthetic images for "
+                "these classes (their real images are oversampled instead)"
+            )
+    return record
 
 
 def _train_all(
@@ -431,9 +454,9 @@ def _choose(
             notes.append(f"the real-only baseline still gained at the budget cap ({fit_steps} steps on validation)")
     if not choosing:
         return steps, default, record
-    idx = take_first(pool.labels, plan.add)
+    extra_images, extra_labels = fill_short(pool, plan.add, parts.fit)  # repeats from the fit part only
     chosen = choose_mixing(
-        parts.fit, pool.images[idx], pool.labels[idx], mixings or CANDIDATES, fit_steps, score, seeds,
+        parts.fit, extra_images, extra_labels, mixings or CANDIDATES, fit_steps, score, seeds,
         lambda line: console.print(line, highlight=False), known,
     )  # fmt: skip
     record["mixing"] = {**chosen, "chosen": asdict(chosen["chosen"])}
@@ -446,3 +469,25 @@ def _choose(
             "images (a larger --validation-fraction) would make it firmer"
         )
     return steps, chosen["chosen"], record
+
+
+def _note_repeats(plan: SyntheticPlan, pool: ImageDataset, train: ImageDataset, notes: list[str]) -> None:
+    """A note naming the classes whose filtered synthetic set is short of the top-up (made up by real repeats)."""
+    if plan.add is None:
+        return
+    have = pool.counts
+    short = [
+        f"{name} {need - have[k]}" for k, (name, need) in enumerate(zip(train.class_names, plan.add)) if need > have[k]
+    ]
+    if short:
+        notes.append(
+            "the export filter kept fewer synthetic images than real+synthetic adds; repeats of real images make "
+            f"up the difference (oversampling): {', '.join(short)}"
+        )
+
+
+def _empty_like(train: ImageDataset, source: str) -> ImageDataset:
+    """A synthetic set with no image, in ``train``'s geometry and classes."""
+    images = torch.zeros(0, train.channels, train.resolution, train.resolution, dtype=torch.uint8)
+    labels = torch.zeros(0, dtype=torch.long)
+    return ImageDataset("synthetic", str(source), images, labels, list(train.class_names), "0" * 64)
