@@ -146,7 +146,8 @@ def benchmark(
         export_filter: the diversity filter of a ``run``'s export (:mod:`gansynth.exporter.filter`; ``auto``: on,
             with the real training images as reference). A class that keeps fewer synthetic images than an arm adds
             (or none: a class that failed the diversity check) makes up the difference with repeats of its real
-            images (oversampling), mixed like the synthetic ones.
+            images (oversampling), mixed like the synthetic ones; the same holds for a ``synthetic`` export folder
+            whose manifest records the filter.
 
     Returns:
         The record (also written to ``out/report.json``), its folder and the files written.
@@ -171,6 +172,9 @@ def benchmark(
         batch_size,
     )
     mixings = _check_choice_options(mixings, budget, validation_fraction, selection_seeds)
+    from gansynth.exporter.filter import check_mode
+
+    check_mode(export_filter)
     runtime = runtime or make_runtime()
     out = make_dirs(out)
     notes: list[str] = []
@@ -187,7 +191,8 @@ def benchmark(
     plan = plan_synthetic(
         train.counts, pool.counts if pool else None, from_run, synthetic_per_class, balance_to, ratios
     )
-    if pool is not None and not (exported or {}).get("filter"):
+    filtered = bool((source or {}).get("filter") or ((source or {}).get("manifest") or {}).get("diversity_filter"))
+    if pool is not None and not filtered:
         plan.check_available(pool.counts, train.class_names)
     elif pool is not None:
         _note_repeats(plan, pool, train, notes)

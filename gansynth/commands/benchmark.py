@@ -98,6 +98,10 @@ def benchmark_command(
     validation_fraction: Annotated[
         float, typer.Option(min=0.01, max=0.9, help="Share of each real training class used for validation.")
     ] = 0.2,
+    export_filter: Annotated[
+        str,
+        typer.Option(help="With --run: the export's diversity filter (auto, diverse or none; see gansynth export)."),
+    ] = "auto",
 ) -> None:
     """Train a classifier on real, real+synthetic, synthetic-only, rebalanced and balanced-softmax arms; verdict."""
     from gansynth.benchmark import benchmark
@@ -126,5 +130,6 @@ def benchmark_command(
         mixings=[parse_mixing(text) for text in mixing] if mixing else None,
         budget=budget,
         validation_fraction=validation_fraction,
+        export_filter=export_filter,
     )
     print_summary(result.record, report_dir=result.out)
