@@ -37,6 +37,9 @@ def main() -> None:
     parser.add_argument("work", type=Path, help="the digits_lt.py folder of one ρ (holds data/ and benchmark/)")
     parser.add_argument("--mixing", action="append", default=None, help="mixings (default: five candidates)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--synthetic", type=Path, default=None, help="another export of the same run (default: the benchmark's)"
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     set_threads(args.threads)
@@ -44,14 +47,15 @@ def main() -> None:
     best = report["best_non_generative"]
     baseline = report["arms"][best]["balanced_accuracy"]["values"]
     steps = report["protocol"]["steps"]
+    synthetic = args.synthetic or args.work / "benchmark" / "synthetic"
     rows = []
     for text in args.mixing or MIXINGS:
         result = benchmark(
             args.work / "data" / "train", test=args.work / "data" / "test",
-            synthetic=args.work / "benchmark" / "synthetic", arms=["real+synthetic"], seeds=len(baseline),
+            synthetic=synthetic, arms=["real+synthetic"], seeds=len(baseline),
             balance_to="max", mixings=[parse_mixing(text)], budget="fixed", min_steps=steps, flip=False,
-            out=args.work / "fixed-mixings" / text.replace("=", "").replace(",", "_"), runtime=make_runtime("cpu"),
-            progress=False, export_filter="none",
+            out=args.work / "fixed-mixings" / synthetic.name / text.replace("=", "").replace(",", "_"),
+            runtime=make_runtime("cpu"), progress=False, export_filter="none",
         )  # fmt: skip
         values = result.arms["real+synthetic"]["balanced_accuracy"]["values"]
         diff = paired_comparison(values, baseline)

@@ -25,6 +25,7 @@ were drawn, kept and dropped by reason, and whether the class was skipped. Wrong
 decided unit by unit while generating (they depend on one image alone), near-synthetic drops once every unit is
 written (they depend on the whole class), from signatures kept in the unit journal; the decisions are written to
 ``.export/filter.json`` before the dropped files are deleted, so an interrupted export resumes to the same bytes.
+:class:`gansynth.SyntheticDataset` draws on the fly and does not filter.
 """
 
 from __future__ import annotations
