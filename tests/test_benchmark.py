@@ -140,7 +140,7 @@ def test_match_geometry_converts_channels_and_size():
 
 def test_classifier_step_budget_is_exact(monkeypatch):
     """ClassifierConfig.steps gives every arm the same number of optimizer steps, cutting the last epoch short."""
-    import gansynth.classify_net as net
+    import gansynth.classify.training as net
     from gansynth.classify import ClassifierConfig, train_classifier
 
     calls = []
@@ -221,6 +221,10 @@ def test_report_files_and_json_schema(small_report):
     arms = ["real", "real+synthetic", "synthetic", "rebalanced", "balanced-softmax"]
     arms += ["real+synthetic@0.5x", "real+synthetic@1x"]
     assert list(record["arms"]) == arms
+    from gansynth.benchmark.record import ArmScores, BenchmarkRecord
+
+    assert set(record) == set(BenchmarkRecord.__annotations__)
+    assert all(set(row) == set(ArmScores.__annotations__) for row in record["arms"].values())
     for row in record["arms"].values():
         assert set(row) == ARM_KEYS
         for metric in ("accuracy", "balanced_accuracy", "macro_f1"):

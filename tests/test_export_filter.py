@@ -132,16 +132,16 @@ def test_filtered_export_is_deterministic_and_resumes_to_the_same_bytes(run3, tm
     first = filtered(run3, tmp_path / "a", ref, settings)
     filtered(run3, tmp_path / "b", ref, settings)
     assert images_of(tmp_path / "a") == images_of(tmp_path / "b")
-    assert (tmp_path / "a" / "metadata.csv").read_bytes() == (tmp_path / "b" / "metadata.csv").read_bytes()
+    assert (tmp_path / "a" / "images.csv").read_bytes() == (tmp_path / "b" / "images.csv").read_bytes()
     # interrupted after the decisions: a kept file lost, metadata and manifest not written yet
     kept = sorted((tmp_path / "b" / "images" / "cat").iterdir())[0]
     kept.unlink()
-    (tmp_path / "b" / "metadata.csv").unlink()
+    (tmp_path / "b" / "images.csv").unlink()
     (tmp_path / "b" / "manifest.json").unlink()
     again = filtered(run3, tmp_path / "b", ref, settings)
     assert again.written > 0 and again.filtered == first.filtered
     assert images_of(tmp_path / "a") == images_of(tmp_path / "b")
-    assert (tmp_path / "a" / "metadata.csv").read_bytes() == (tmp_path / "b" / "metadata.csv").read_bytes()
+    assert (tmp_path / "a" / "images.csv").read_bytes() == (tmp_path / "b" / "images.csv").read_bytes()
     assert not any(int(r["seed"]) % SEED_STRIDE == COPIED_SEED and r["label"] == "0" for r in rows(tmp_path / "b"))
 
 

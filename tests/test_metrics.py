@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import make_folder, make_run
+from conftest import make_folder, make_run, run_cli
 from PIL import Image
 
-from gansynth.cli import main
 from gansynth.data import load_dataset
 from gansynth.errors import CheckpointError, ConfigError, MetricError
 from gansynth.metrics import formulas
@@ -29,13 +28,6 @@ PROTOCOL_KEYS = {
     "domain_heldout_accuracy", "kimg", "checkpoint_sha256",
 }  # fmt: skip
 CLASS_KEYS = {"fid", "precision", "recall", "density", "coverage", "label_fidelity", "collapse"}
-
-
-def run_cli(args, capsys) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
 
 
 def assert_user_error(args, capsys, *fragments: str) -> str:
@@ -297,6 +289,11 @@ def test_digits_halves_score_far_better_than_noise(digits_setup, shared_cache):
     assert noise["precision"] < 0.2
     assert half["label_fidelity"] > 0.9 and noise["label_fidelity"] < 0.5
     assert half["protocol"]["domain_heldout_accuracy"] > 0.9
+    from gansynth.metrics.records import Alarm, ClassScores, MetricsRecord
+
+    assert set(half) == set(MetricsRecord.__annotations__)  # the typed record names every key, no more
+    assert all(set(row) == set(ClassScores.__annotations__) for row in half["per_class"].values())
+    assert all(set(alarm) == set(Alarm.__annotations__) for alarm in noise["alarms"])
     assert set(half) == RECORD_KEYS and PROTOCOL_KEYS <= set(half["protocol"])
     assert set(half["per_class"]) == {str(d) for d in range(10)}
     assert all(CLASS_KEYS <= set(row) for row in half["per_class"].values())
