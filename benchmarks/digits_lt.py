@@ -7,7 +7,8 @@
 Protocol (issue 13): scikit-learn's digits at 16 px; a stratified third of every class is the test set (seed 0);
 the rest, subsampled to n_k = round(n_0 · ρ^(−k/9)) images of digit k (digit 0 the head, n_0 all of its
 remaining images, the first ones in data-set order), is the training set. The GAN (bundled ``digits`` recipe) is
-fitted on the LT training set only; ``gansynth.benchmark`` exports a top-up of every class to the largest one and
+fitted on the LT training set only; ``gansynth.benchmark`` exports a top-up of every class to the largest one
+(through the export's diversity filter: wrong-label samples and near-duplicates dropped, real repeats instead) and
 runs every arm (real, real+synthetic, synthetic, rebalanced, balanced-softmax) with its defaults: the budget grows
 until real-only converges on a validation split of the training set, and the real+synthetic mixing is chosen on that
 split, "no synthetic" included. Nothing is tuned on the test split.
@@ -62,6 +63,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: best on a shared machine)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path, default=None, help="also copy report.json here")
+    parser.add_argument(
+        "--export-filter", default="auto", choices=["auto", "diverse", "none"],
+        help="the export's diversity filter (gansynth.exporter.filter; default auto: on)",
+    )  # fmt: skip
     args = parser.parse_args()
 
     set_threads(args.threads)
@@ -79,7 +84,7 @@ def main() -> None:
     fitted = time.perf_counter()
     result = benchmark(
         train_dir, test=test_dir, run=run, model=args.model, seeds=args.seeds, out=out / "benchmark",
-        runtime=make_runtime(args.device), flip=False,
+        runtime=make_runtime(args.device), flip=False, export_filter=args.export_filter,
     )  # fmt: skip
     wall = time.perf_counter() - started
     print_summary(result.record, report_dir=result.out)

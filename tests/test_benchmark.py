@@ -356,12 +356,31 @@ def test_cli_summary_ends_with_verdict(folders, capsys):
 def test_run_is_exported_and_benchmarked(tiny_run, tmp_path):
     pytest.importorskip("gansynth.exporter")
     real = make_folder(tmp_path / "real", {"cat": 8, "dog": 8, "fox": 4}, size=16, mode="L")
-    result = benchmark(real, run=tiny_run, seeds=2, min_steps=5, out=tmp_path / "report", **FAST)
+    result = benchmark(real, run=tiny_run, seeds=2, min_steps=5, out=tmp_path / "report", export_filter="none", **FAST)
     synthetic = result.record["protocol"]["synthetic"]
     assert synthetic["kind"] == "run" and synthetic["manifest"] is not None
     assert "top-up" in synthetic["policy"]  # 6 : 3 real training images is imbalanced → top up to the largest
     assert result.record["protocol"]["counts"]["real+synthetic"]["fox"] == {"real": 3, "synthetic": 3}
     assert (tmp_path / "report" / "synthetic" / "manifest.json").is_file()
-    again = benchmark(real, run=tiny_run, seeds=2, min_steps=5, ratio_sweep=[2], out=tmp_path / "report", **FAST)
+    again = benchmark(
+        real, run=tiny_run, seeds=2, min_steps=5, ratio_sweep=[2], out=tmp_path / "report", export_filter="none",
+        **FAST,
+    )  # fmt: skip
     assert again.record["protocol"]["synthetic"]["exported_per_class"] == 12  # 2 × 6: the export was redone
     assert again.record["protocol"]["counts"]["real+synthetic@2x"]["cat"] == {"real": 6, "synthetic": 12}
+
+
+def test_a_filtered_export_short_of_images_is_made_up_by_real_repeats(tiny_run, tmp_path):
+    """The untrained generator fails the diversity check against these real images: every class is skipped, and
+    real+synthetic oversamples the real images instead (no synthetic-only arm)."""
+    pytest.importorskip("gansynth.exporter")
+    real = make_folder(tmp_path / "real", {"cat": 8, "dog": 8, "fox": 4}, size=16, mode="L")
+    result = benchmark(
+        real, run=tiny_run, seeds=2, min_steps=5, out=tmp_path / "report", arms=["real", "real+synthetic", "synthetic"],
+        **FAST,
+    )  # fmt: skip
+    filtered = result.record["protocol"]["synthetic"]["filter"]
+    assert all(r["skipped"] for r in filtered.values())
+    assert "synthetic" not in result.arms
+    assert result.record["protocol"]["counts"]["real+synthetic"]["fox"] == {"real": 3, "synthetic": 3}
+    assert any("oversampl" in note for note in result.record["protocol"]["notes"])

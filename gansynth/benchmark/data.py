@@ -201,16 +201,28 @@ def with_export_class_names(dataset: ImageDataset, manifest: dict | None) -> Ima
     return replace(dataset, labels=index[dataset.labels], class_names=names)
 
 
-def export_from_run(run: str | Path, out: Path, per_class: int, device: str, progress: bool) -> Path:
-    """Write ``per_class`` images per class of ``run`` through the export code into ``out``; returns ``out``.
+def export_from_run(
+    run: str | Path,
+    out: Path,
+    per_class: int,
+    device: str,
+    progress: bool,
+    export_filter: str = "none",
+    reference: ImageDataset | None = None,
+):
+    """Write ``per_class`` images per class of ``run`` through the export code into ``out``; returns the
+    :class:`~gansynth.exporter.ExportResult`.
 
     ``out`` belongs to the benchmark: a rerun with the same run and count finds the files complete and writes
-    nothing (the export resumes); an export of another run or count there is replaced.
+    nothing (the export resumes); an export of another run or count there is replaced. ``export_filter`` and
+    ``reference`` (the real training images) go to the export's diversity filter.
     """
     from gansynth.exporter import export
 
-    export(run, out=out, per_class=per_class, seed=0, device=device, progress=progress, force=True)
-    return out
+    return export(
+        run, out=out, per_class=per_class, seed=0, device=device, progress=progress, force=True,
+        filter=export_filter, reference=reference,
+    )  # fmt: skip
 
 
 def is_builtin_source(source: str | Path | ImageDataset) -> bool:

@@ -122,6 +122,21 @@ def take_first(labels: torch.Tensor, counts: list[int]) -> torch.Tensor:
     return torch.from_numpy(np.sort(np.concatenate(picked))).long() if picked else torch.zeros(0, dtype=torch.long)
 
 
+def fill_short(pool: ImageDataset, counts: list[int], real: ImageDataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``counts[k]`` synthetic images of every class k, and where the pool has fewer (a filtered export
+    dropped some, or skipped the class), repeats of ``real``'s images of the class, in order, to make up the count
+    (oversampling). Returns uint8 images and labels, synthetic first."""
+    idx = take_first(pool.labels, counts)
+    have = torch.bincount(pool.labels[idx], minlength=len(counts)).tolist()
+    repeats = []
+    for k, (need, got) in enumerate(zip(counts, have)):
+        members = (real.labels == k).nonzero().flatten()
+        if need > got and len(members):
+            repeats.append(members[torch.arange(need - got) % len(members)])
+    rep = torch.cat(repeats) if repeats else torch.zeros(0, dtype=torch.long)
+    return torch.cat([pool.images[idx], real.images[rep]]), torch.cat([pool.labels[idx], real.labels[rep]])
+
+
 def build_arms(
     arm_names: list[str],
     train: ImageDataset,
@@ -156,9 +171,9 @@ def _mixed(name: str, train: ImageDataset, pool: ImageDataset, counts: list[int]
     bs = mixing.balanced_softmax
     if not mixing.uses_synthetic:
         return Arm(name, train.images, train.labels, False, train.counts, [0] * train.num_classes, bs, None, mixing)
-    idx = take_first(pool.labels, counts)
-    images = torch.cat([train.images, pool.images[idx]])
-    labels = torch.cat([train.labels, pool.labels[idx]])
-    mask = torch.cat([torch.zeros(len(train), dtype=torch.bool), torch.ones(len(idx), dtype=torch.bool)])
-    added = torch.bincount(pool.labels[idx], minlength=train.num_classes).tolist()
+    extra_images, extra_labels = fill_short(pool, counts, train)
+    images = torch.cat([train.images, extra_images])
+    labels = torch.cat([train.labels, extra_labels])
+    mask = torch.cat([torch.zeros(len(train), dtype=torch.bool), torch.ones(len(extra_labels), dtype=torch.bool)])
+    added = torch.bincount(extra_labels, minlength=train.num_classes).tolist()  # real repeats included
     return Arm(name, images, labels, False, train.counts, added, bs, mask, mixing)

@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import torch
 from rich.console import Console
 
 from gansynth.benchmark import data as bdata
@@ -25,8 +26,8 @@ from gansynth.benchmark.plan import (
     SyntheticPlan,
     build_arms,
     export_count,
+    fill_short,
     plan_synthetic,
-    take_first,
 )
 from gansynth.benchmark.record import BenchmarkRecord, build_record
 from gansynth.benchmark.select import (
@@ -116,19 +117,19 @@ def benchmark(
     train, test_set, split = _train_and_test(real, test, spec.test_fraction, spec.split_seed, notes)
     flip = not bdata.is_builtin_source(real_train) if spec.flip is None else spec.flip
 
-    pool, source = None, None
+    pool, source, exported = None, None, None
     if any(a in SYNTHETIC_ARMS for a in arm_names) or spec.ratio_sweep:
-        exported = None
         if run is not None:
             count = export_count(train.counts, spec.ratio_sweep, spec.synthetic_per_class, spec.balance_to)
-            exported = _export_run(train, run, split, out, count, runtime.device.type, spec.progress, notes)
+            exported = _export_run(
+                train, run, split, out, count, runtime.device.type, spec.progress, notes, spec.export_filter
+            )
         pool, source = _synthetic_pool(train, test_set, synthetic, exported, notes)
     plan = plan_synthetic(
         train.counts, pool.counts if pool else None, run is not None, spec.synthetic_per_class, spec.balance_to,
         list(spec.ratio_sweep),
     )  # fmt: skip
-    if pool is not None:
-        plan.check_available(pool.counts, train.class_names)
+    arm_names = _check_pool(plan, pool, source, train, arm_names, notes)
     base = ClassifierConfig(model=spec.model, epochs=spec.epochs, batch_size=spec.batch_size, flip=flip)
     steps, chosen, selection = _choose(train, pool, plan, arm_names, base, spec, runtime, console, notes)
     base = replace(base, steps=steps)
@@ -191,6 +192,8 @@ def _synthetic_pool(
     if exported is not None:
         source = dict(exported)
         root, manifest = bdata.synthetic_folder(source["path"])
+        if not (Path(source["path"]) / "images").is_dir():  # the export filter kept nothing
+            root = _empty_like(train, source["path"])
     elif isinstance(synthetic, ImageDataset):
         root, manifest, source = synthetic, None, {"kind": "dataset", "path": synthetic.source}
     else:
@@ -220,6 +223,7 @@ def _export_run(
     device: str,
     progress: bool,
     notes: list[str],
+    export_filter: str = "none",
 ) -> dict:
     """Export ``count`` images per class of ``run`` into ``out/synthetic`` through the export code."""
     from gansynth.checkpoint import resolve_run
@@ -233,8 +237,18 @@ def _export_run(
             f"the generator of {run_dir} was trained on all of REAL_TRAIN, including the held-out test split: "
             "synthetic images may carry test information; pass --test with images the GAN never saw"
         )
-    folder = bdata.export_from_run(run_dir, out / "synthetic", count, device, progress)
-    return {"kind": "run", "run": str(run_dir), "path": str(folder), "exported_per_class": count}
+    result = bdata.export_from_run(run_dir, out / "synthetic", count, device, progress, export_filter, train)
+    notes.extend(f"export: {note}" for note in result.notes)
+    record = {"kind": "run", "run": str(run_dir), "path": str(result.out), "exported_per_class": count}
+    if result.filtered is not None:
+        record["filter"] = result.filtered
+        skipped = [name for name, r in result.filtered.items() if r["skipped"]]
+        if skipped:
+            notes.append(
+                f"the generator fails the diversity check for {', '.join(skipped)}: no synthetic images for "
+                "these classes (their real images are oversampled instead)"
+            )
+    return record
 
 
 def _train_all(
@@ -342,9 +356,9 @@ def _choose(
             notes.append(f"the real-only baseline still gained at the budget cap ({fit_steps} steps on validation)")
     if not choosing:
         return steps, default, record
-    idx = take_first(pool.labels, plan.add)
+    extra_images, extra_labels = fill_short(pool, plan.add, parts.fit)  # repeats from the fit part only
     chosen = choose_mixing(
-        parts.fit, pool.images[idx], pool.labels[idx], mixings or CANDIDATES, fit_steps, score, seeds, say, known
+        parts.fit, extra_images, extra_labels, mixings or CANDIDATES, fit_steps, score, seeds, say, known
     )
     record["mixing"] = {**chosen, "chosen": asdict(chosen["chosen"])}
     _note_saturation(chosen["candidates"], len(parts.validation), notes)
@@ -361,3 +375,41 @@ def _note_saturation(candidates: list[dict], validation_images: int, notes: list
             f"{MIN_GAIN * 100:g}-point gain there and the choice rests on the validation log-loss; more validation "
             "images (a larger --validation-fraction) would make it firmer"
         )
+
+
+def _check_pool(plan, pool, source, train: ImageDataset, arm_names: list[str], notes: list[str]) -> list[str]:
+    """Check that the synthetic set serves every arm; a filtered export (short by design: classes short of
+    images are made up by real repeats) is noted instead, and loses the synthetic-only arm when it kept nothing."""
+    if pool is None:
+        return arm_names
+    filtered = bool(source.get("filter") or (source.get("manifest") or {}).get("diversity_filter"))
+    if not filtered:
+        plan.check_available(pool.counts, train.class_names)
+        return arm_names
+    _note_repeats(plan, pool, train, notes)
+    if not len(pool) and "synthetic" in arm_names:
+        notes.append("the export filter kept no synthetic image: no synthetic-only arm")
+        return [a for a in arm_names if a != "synthetic"]
+    return arm_names
+
+
+def _note_repeats(plan: SyntheticPlan, pool: ImageDataset, train: ImageDataset, notes: list[str]) -> None:
+    """A note naming the classes whose filtered synthetic set is short of the top-up (made up by real repeats)."""
+    if plan.add is None:
+        return
+    have = pool.counts
+    short = [
+        f"{name} {need - have[k]}" for k, (name, need) in enumerate(zip(train.class_names, plan.add)) if need > have[k]
+    ]
+    if short:
+        notes.append(
+            "the export filter kept fewer synthetic images than real+synthetic adds; repeats of real images make "
+            f"up the difference (oversampling): {', '.join(short)}"
+        )
+
+
+def _empty_like(train: ImageDataset, source: str) -> ImageDataset:
+    """A synthetic set with no image, in ``train``'s geometry and classes."""
+    images = torch.zeros(0, train.channels, train.resolution, train.resolution, dtype=torch.uint8)
+    labels = torch.zeros(0, dtype=torch.long)
+    return ImageDataset("synthetic", str(source), images, labels, list(train.class_names), "0" * 64)

@@ -56,6 +56,11 @@ class BenchmarkSpec:
         budget: ``auto`` (steps grow until real-only converges on validation) or ``fixed`` (the epochs rule).
         validation_fraction: share of each class of the real training images used for validation.
         selection_seeds: classifier seeds averaged per validation score.
+        export_filter: the diversity filter of a ``run``'s export (:mod:`gansynth.exporter.filter`; ``auto``: on,
+            with the real training images as reference). A class that keeps fewer synthetic images than an arm adds
+            (or none: a class that failed the diversity check) makes up the difference with repeats of its real
+            images (oversampling), mixed like the synthetic ones; the same holds for a ``synthetic`` export folder
+            whose manifest records the filter.
     """
 
     arms: tuple[str, ...] | None = None
@@ -76,6 +81,7 @@ class BenchmarkSpec:
     budget: str = "auto"
     validation_fraction: float = VALIDATION_FRACTION
     selection_seeds: int = 1
+    export_filter: str = "auto"
 
     def __post_init__(self) -> None:
         fix = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 - normalizing a frozen field
@@ -84,6 +90,9 @@ class BenchmarkSpec:
         fix("ratio_sweep", _ratios(self.ratio_sweep))
         fix("arms", _arm_names(self.arms))
         fix("mixings", _mixings(self.mixings))
+        from gansynth.exporter.filter import check_mode
+
+        fix("export_filter", check_mode(self.export_filter))
         self._check_counts()
         check_model_name(self.model)
         per_class = self.synthetic_per_class

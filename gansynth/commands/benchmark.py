@@ -20,6 +20,8 @@ MIXING_HELP = (
     "'weight=0.3,schedule=deferred' (default: a built-in set, chosen on validation; one → used as given)."
 )
 
+EXPORT_FILTER_HELP = "With --run: the export's diversity filter (auto, diverse or none; see gansynth export)."
+
 
 def benchmark_command(
     real_train: Annotated[
@@ -73,6 +75,7 @@ def benchmark_command(
     validation_fraction: Annotated[
         float, typer.Option(min=0.01, max=0.9, help="Share of each real training class used for validation.")
     ] = 0.2,
+    export_filter: Annotated[str, typer.Option(help=EXPORT_FILTER_HELP)] = "auto",
 ) -> None:
     """Train a classifier on real, real+synthetic, synthetic-only, rebalanced and balanced-softmax arms; verdict."""
     from gansynth.benchmark import BenchmarkSpec, benchmark
@@ -95,6 +98,7 @@ def benchmark_command(
         mixings=[parse_mixing(text) for text in mixing] if mixing else None,
         budget=budget,
         validation_fraction=validation_fraction,
+        export_filter=export_filter,
     )
     set_threads(threads)
     result = benchmark(real_train, test=test, synthetic=synthetic, run=run, spec=spec, runtime=make_runtime(device))

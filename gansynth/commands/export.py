@@ -50,6 +50,14 @@ def export_command(
     size: Annotated[
         int | None, typer.Option(help="Side of the written images in px (default: the real images' size).")
     ] = None,
+    filter: Annotated[  # noqa: A002 - the option's name
+        str,
+        typer.Option(
+            help="diverse: drop wrong-label samples and near-duplicates (of each other and of the training images), "
+            "skip classes whose generator fails the diversity check; none: keep every sample; auto: diverse when the "
+            "run's training images can be loaded."
+        ),
+    ] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Write exactly N images per class (or a top-up to balance the real data), deterministic and resumable."""
@@ -72,6 +80,7 @@ def export_command(
         command_line=_command_line(locals()),
         checkpoint=checkpoint,
         size=size,
+        filter=filter,
     )
     try:
         result = export(run, out, spec=spec)
@@ -85,6 +94,14 @@ def _report(result) -> None:
     done = f"{result.written} images written, {result.kept} kept from an earlier run"
     rate = f" ({result.images_per_second:,.0f} img/s)" if result.written else ""
     typer.echo(f"{result.out}: {done}{rate}; {sum(result.counts.values())} images in {len(result.counts)} classes")
+    for note in result.notes:
+        typer.echo(f"note: {note}")
+    if result.filtered is not None:
+        from gansynth.exporter.filter import describe
+
+        names = list(result.filtered)
+        for line in describe(dict(enumerate(result.filtered.values())), names):
+            typer.echo(line)
     if result.acceptance is not None:
         typer.echo("acceptance: " + ", ".join(f"{k} {v:.1%}" for k, v in result.acceptance.items()))
     if result.complete:
@@ -100,8 +117,9 @@ def _command_line(args: dict) -> str:
     """The canonical command: every option that differs from its default, in a fixed order."""
     parts = ["gansynth", "export"] + ([str(args["run"])] if args["run"] is not None else [])
     defaults = {"seed": 0, "format": "png", "force": False, "device": "auto", "quiet": False, "checkpoint": "latest"}
+    defaults["filter"] = "auto"
     keys = ("per_class", "out", "seed", "classes", "balance_to", "truncation", "min_confidence", "format")
-    keys += ("checkpoint", "size")
+    keys += ("checkpoint", "size", "filter")
     for key in keys:
         value = args[key]
         if value is not None and value != defaults.get(key):

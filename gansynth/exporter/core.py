@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import torch
 
 from gansynth.checkpoint import resolve_run
 from gansynth.errors import ExportError
+from gansynth.exporter import filter as F
 from gansynth.exporter import plan as P
 from gansynth.exporter import store
 from gansynth.exporter.draw import Drawn, Scorer, draw_units
@@ -54,6 +55,9 @@ class ExportResult:
         shard: ``(I, N)`` of this call.
         acceptance: per-class share of candidates that passed ``min_confidence`` (None without a filter).
         seconds: wall time of this call.
+        filtered: the diversity filter's per-class report (class name → requested, drawn, kept, dropped by reason,
+            skipped), complete exports only; None without the filter.
+        notes: lines for the user (e.g. why ``filter="auto"`` did not filter).
     """
 
     out: Path
@@ -64,6 +68,8 @@ class ExportResult:
     shard: tuple[int, int]
     acceptance: dict[str, float] | None
     seconds: float
+    filtered: dict[str, dict] | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def manifest(self) -> Path | None:
@@ -118,28 +124,48 @@ def export(
     size = sampler.native_size if spec.size is None else spec.size
     identity = _identity(sampler.checkpoint_sha256, plans, spec, scorer_name, size)
     out = Path(out) if out is not None else Path("synthetic") / run_dir.resolve().name
+    screen, note = F.build_filter(spec.filter, sampler, spec.reference, spec.classify, progress=spec.progress)
+    if screen is not None:
+        identity["diversity_filter"] = screen.identity()
     store.prepare_out(out, identity, spec.force, write=False)  # refuse before a classifier is trained
+    if screen is not None:
+        screen.prepare()
     scorer_info = {"name": scorer_name} if filtered else None
     if filtered and scorer is None:
         scorer, scorer_info = domain_scorer(sampler, spec.progress)
     store.prepare_out(out, identity, spec.force)
 
+    drawn_plans = [replace(p, count=0) if screen and p.label in screen.skipped else p for p in plans]
     job = _Job(
-        out, sampler, plans, spec.seed, spec.truncation, spec.min_confidence, scorer, spec.format, spec.shard, size
-    )
-    units = P.build_units(plans)
+        out, sampler, drawn_plans, spec.seed, spec.truncation, spec.min_confidence, scorer, spec.format, spec.shard,
+        size, screen,
+    )  # fmt: skip
+    units = P.build_units(drawn_plans)
     _run_job(job, P.shard_units(units, spec.shard), spec, sampler.device.type)
     complete = job.finish_if_complete(units)
-    if complete and not (out / store.MANIFEST).exists():
-        manifest = build_manifest(
-            sampler, plans, job.records, identity, scorer_info, spec.shard, spec.command_line, spec.format
-        )
-        store.write_manifest(out, manifest, job.tag)
+    kept, report = _finish(job, plans, complete, identity, scorer_info, spec.command_line)
     acceptance = job.acceptance() if filtered else None
     return ExportResult(
-        out, {p.name: p.count for p in plans}, job.written, job.kept, complete, spec.shard, acceptance,
-        time.perf_counter() - started,
+        out, {p.name: p.count for p in kept}, job.written, job.kept, complete, spec.shard, acceptance,
+        time.perf_counter() - started, report, (note,) if note else (),
     )  # fmt: skip
+
+
+def _finish(job, plans, complete: bool, identity: dict, scorer_info, command_line) -> tuple[list, dict | None]:
+    """Write the manifest of a complete export (once); returns the plans with the counts kept and, with the
+    diversity filter, its per-class report by class name."""
+    screen = job.screen
+    report = F.class_report(screen, plans, job.records, job.decisions) if screen and complete else None
+    kept = [replace(p, count=report[p.label]["kept"]) for p in plans] if report else plans
+    if complete and not (job.out / store.MANIFEST).exists():
+        manifest = build_manifest(
+            job.sampler, kept, job.records, identity, scorer_info, job.shard, command_line, job.fmt
+        )
+        if report:
+            F.annotate_manifest(manifest, screen, report)
+        store.write_manifest(job.out, manifest, job.tag)
+    names = {p.label: p.name for p in plans}
+    return kept, None if report is None else {names[k]: r for k, r in report.items()}
 
 
 def _class_plans(info: dict, spec: ExportSpec) -> list[P.ClassPlan]:
@@ -247,10 +273,12 @@ class _Job:
     fmt: str
     shard: tuple[int, int]
     size: int
+    screen: F.ExportFilter | None = None
     written: int = 0
     kept: int = 0
     records: dict = field(default_factory=dict)
     stats: dict = field(default_factory=dict)  # label → [drawn, passed] in this call
+    decisions: dict = field(default_factory=dict)  # label → seeds the diversity filter dropped as near each other
 
     @property
     def tag(self) -> str:
@@ -259,12 +287,29 @@ class _Job:
     def files(self, plan: P.ClassPlan, seeds: list[int]) -> list[str]:
         return [P.file_name(plan.folder, s, self.fmt) for s in seeds]
 
+    def unit_files(self, unit: P.Unit, record: dict | None) -> list[str]:
+        """The files a journaled unit has on disk: its seeds, less those the filter dropped once all were written."""
+        if record is None:
+            return []
+        gone = self.decisions.get(unit.label, set())
+        return self.files(self.by_label[unit.label], [s for s in record["seeds"] if s not in gone])
+
+    def on_disk(self, existing: dict, unit: P.Unit, record: dict | None) -> bool:
+        if record is None or not self.decisions.get(unit.label):
+            return store.unit_on_disk(existing, self.unit_files(unit, record), record)
+        gone = self.decisions[unit.label]
+        kept = [i for i, s in enumerate(record["seeds"]) if s not in gone]
+        sizes = record.get("sizes")
+        trimmed = {**record, "sizes": [sizes[i] for i in kept] if isinstance(sizes, list) else sizes}
+        return store.unit_on_disk(existing, self.unit_files(unit, record), trimmed)
+
     def run(self, units: list[P.Unit], workers: int, progress: bool) -> None:
         for plan in self.plans:
             if plan.count:  # no empty folders: ImageFolder refuses them
                 store.class_folder(self.out, plan.folder)
         store.remove_temp_files(self.out, self.tag)
         self.records = store.read_journals(self.out)
+        self.decisions = F.read_decisions(self.out) or {}
         existing = store.existing_files(self.out, [p.folder for p in self.plans])
         journal = store.journal_path(self.out, self.shard)
         failed: dict[int, str] = {}
@@ -273,9 +318,7 @@ class _Job:
             with ProgressBar(progress, sum(u.quota for u in units)) as bar:
                 todo = []
                 for unit in units:
-                    record = self.records.get(unit.key)
-                    names = self.files(self.by_label[unit.label], record["seeds"]) if record else []
-                    if store.unit_on_disk(existing, names, record):
+                    if self.on_disk(existing, unit, self.records.get(unit.key)):
                         self.kept += unit.quota
                         bar.advance(unit.quota, fresh=False)
                     else:
@@ -318,6 +361,8 @@ class _Job:
             self.scorer,
         )
         for unit, drawn in zip(units, results):
+            if self.screen is not None and drawn.complete(unit):
+                drawn.screen(self.screen, unit.label)  # at the trained resolution, like the confidence filter
             drawn.images = resize(drawn.images, self.size)  # after scoring: the filter sees the trained resolution
             stats = self.stats.setdefault(unit.label, [0, 0])
             stats[0] += drawn.drawn
@@ -340,9 +385,11 @@ class _Job:
                 hint="free disk space or choose another --out; rerunning the same command resumes",
             ) from None
         self.written += len(sizes)
-        store.append_unit(journal, unit, drawn.seeds, drawn.drawn, drawn.passed, drawn.scores, sizes)
+        extra = {"dropped": drawn.dropped, "signatures": drawn.signatures} if self.screen is not None else None
+        store.append_unit(journal, unit, drawn.seeds, drawn.drawn, drawn.passed, drawn.scores, sizes, extra)
         self.records[unit.key] = {
-            "seeds": drawn.seeds, "drawn": drawn.drawn, "passed": drawn.passed, "scores": drawn.scores, "sizes": sizes
+            "seeds": drawn.seeds, "drawn": drawn.drawn, "passed": drawn.passed, "scores": drawn.scores, "sizes": sizes,
+            **(extra or {}),
         }  # fmt: skip
         bar.advance(unit.quota)
 
@@ -365,20 +412,42 @@ class _Job:
         return rates
 
     def finish_if_complete(self, units: list[P.Unit]) -> bool:
-        """If every unit of every shard is journaled and on disk: remove all temp files, write images.csv."""
+        """If every unit of every shard is journaled and on disk: remove all temp files (and, with the diversity
+        filter, the near-duplicates), write images.csv."""
         self.records = store.read_journals(self.out)
+        self.decisions = F.read_decisions(self.out) or {}
         existing = store.existing_files(self.out, [p.folder for p in self.plans])
         for unit in units:
-            record = self.records.get(unit.key)
-            names = self.files(self.by_label[unit.label], record["seeds"]) if record else []
-            if not store.unit_on_disk(existing, names, record):
+            if not self.on_disk(existing, unit, self.records.get(unit.key)):
                 return False
         self.records = {u.key: self.records[u.key] for u in units}
         store.remove_temp_files(self.out)
+        if self.screen is not None:
+            self.records = self._drop_near_duplicates()
         filtered = self.min_confidence is not None
         rows = store.metadata_rows(self.plans, self.records, self.fmt, filtered)
         found = {p.label: sum(1 for r in rows if r[1] == p.label) for p in self.plans}
-        if found != {p.label: p.count for p in self.plans}:  # pragma: no cover - a bug, never a user's mistake
-            raise RuntimeError(f"export counts {found} differ from the plan")
+        kept = {p.label: sum(len(r["seeds"]) for k, r in self.records.items() if k[0] == p.label) for p in self.plans}
+        if found != kept or (self.screen is None and found != {p.label: p.count for p in self.plans}):
+            raise RuntimeError(f"export counts {found} differ from the plan")  # pragma: no cover - a bug
         store.write_metadata(self.out, rows, filtered, self.tag)
         return True
+
+    def _drop_near_duplicates(self) -> dict:
+        """Decide once (``filter.json``, written before any file goes), delete the near-duplicates of each other and
+        any class folder left empty; returns the journal records less the dropped seeds."""
+        if F.read_decisions(self.out) is None:
+            self.decisions = {k: set(v) for k, v in F.near_synthetic(self.records, self.screen.limits).items()}
+            F.write_decisions(self.out, {k: sorted(v) for k, v in sorted(self.decisions.items())})
+        for label, seeds in sorted(self.decisions.items()):
+            for name in self.files(self.by_label[label], sorted(seeds)):
+                (self.out / name).unlink(missing_ok=True)
+        store.remove_empty_class_folders(self.out, [p.folder for p in self.plans])
+        trimmed = {}
+        for key, record in self.records.items():
+            gone = self.decisions.get(key[0], set())
+            idx = [i for i, s in enumerate(record["seeds"]) if s not in gone]
+            scores = record.get("scores")
+            trimmed[key] = {**record, "seeds": [record["seeds"][i] for i in idx],
+                            "scores": [scores[i] for i in idx] if scores else scores}  # fmt: skip
+        return trimmed

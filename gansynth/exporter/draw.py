@@ -9,7 +9,7 @@ as the batch shape is the same: the CPU export uses one unit per batch (``CHUNK`
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -28,6 +28,8 @@ class Drawn:
         drawn: candidates generated.
         passed: candidates that passed the filter (= ``drawn`` without one).
         scores: the scorer's probability per kept image (None without a filter).
+        dropped: images the diversity filter (:mod:`.filter`) dropped from the quota, by reason.
+        signatures: hex signature per kept image (diversity filter only), for the near-duplicate check.
     """
 
     seeds: list[int]
@@ -35,9 +37,17 @@ class Drawn:
     drawn: int
     passed: int
     scores: list[float] | None
+    dropped: dict[str, int] = field(default_factory=dict)
+    signatures: list[str] | None = None
 
     def complete(self, unit: Unit) -> bool:
-        return len(self.seeds) == unit.quota
+        return len(self.seeds) + sum(self.dropped.values()) == unit.quota
+
+    def screen(self, screen, label: int) -> None:
+        """Apply the diversity filter (``screen``: an :class:`~gansynth.exporter.filter.ExportFilter`) in place."""
+        self.seeds, self.images, self.scores, self.dropped, self.signatures = screen.apply(
+            label, self.seeds, self.images, self.scores
+        )
 
 
 def draw_units(

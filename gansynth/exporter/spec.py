@@ -9,6 +9,7 @@ from gansynth.checkpoint import check_checkpoint
 from gansynth.errors import ConfigError, is_int
 from gansynth.exporter import plan as P
 from gansynth.exporter.draw import Scorer
+from gansynth.exporter.filter import Classify, FilterSettings, check_mode
 from gansynth.images import check_truncation
 from gansynth.sampler import check_seeds, check_size
 
@@ -58,6 +59,13 @@ class ExportSpec:
         checkpoint: ``latest`` (the last snapshot) or ``best`` (lowest FID during fit).
         size: side of the written images in px (None: the real images' native size, else the trained resolution).
         scorer: ``(images, labels) → probability of the requested class``; needs ``min_confidence``.
+        filter: ``none``; ``diverse``: drop wrong-label samples and near-duplicates (of each other and of the
+            training images) and skip every class whose generator fails the diversity check
+            (:mod:`gansynth.exporter.filter`; ``per_class`` is then the number drawn); ``auto``: ``diverse`` when
+            the run's real images can be loaded, else ``none`` with a note; a
+            :class:`~gansynth.exporter.filter.FilterSettings`: ``diverse`` with those settings.
+        reference: the real training images for the filter (an ImageDataset; None: loaded from the run's source).
+        classify: the filter's label check, ``uint8 images → predicted labels`` (None: the run's domain classifier).
     """
 
     per_class: int | None = None
@@ -76,6 +84,9 @@ class ExportSpec:
     checkpoint: str = "latest"
     size: int | None = None
     scorer: Scorer | None = field(default=None, compare=False)
+    filter: str | FilterSettings | None = "none"
+    reference: object = field(default=None, compare=False)
+    classify: Classify | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         fix = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 - normalizing a frozen field
@@ -83,6 +94,7 @@ class ExportSpec:
         fix("classes", parse_classes(self.classes))
         fix("shard", P.parse_shard(self.shard))
         fix("format", _check_format(self.format))
+        fix("filter", check_mode(self.filter))
         if (self.per_class is None) == (self.balance_to is None):
             raise ConfigError(
                 "give exactly one of --per-class N and --balance-to max|N",

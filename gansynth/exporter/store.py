@@ -42,6 +42,7 @@ LEGACY_METADATA = "metadata.csv"  # what gansynth < 0.2 wrote; removed when an e
 LEGACY_HEADER = "file_name,label,class_name,seed"
 MANIFEST = "manifest.json"
 IMAGES = "images"
+FILTER_FILE = "filter.json"  # the diversity filter's near-duplicate decisions (gansynth.exporter.filter)
 
 
 # --- the folder and the command identity ------------------------------------------------------------------------
@@ -146,7 +147,7 @@ def remove_export(out: Path) -> None:
         state.unlink()
     elif state.is_dir():
         for file in state.iterdir():
-            ours = file.name == COMMAND_FILE or re.fullmatch(r"journal-\d+-of-\d+\.jsonl", file.name)
+            ours = file.name in (COMMAND_FILE, FILTER_FILE) or re.fullmatch(r"journal-\d+-of-\d+\.jsonl", file.name)
             if ours or TEMP_MARK in file.name:
                 file.unlink()
         _remove_if_empty(state)
@@ -181,6 +182,14 @@ def _remove_if_empty(folder: Path) -> None:
         folder.rmdir()
     except OSError:  # not empty: something that is not the export's is in it
         pass
+
+
+def remove_empty_class_folders(out: Path, folders: list[str]) -> None:
+    """Remove the class folders under ``out/images`` that hold nothing (ImageFolder refuses an empty class)."""
+    for folder in folders:
+        path = out / IMAGES / check_component(folder)
+        if path.is_dir() and not path.is_symlink():
+            _remove_if_empty(path)
 
 
 def class_folder(out: Path, folder: str) -> Path:
@@ -236,14 +245,24 @@ def journal_path(out: Path, shard: tuple[int, int]) -> Path:
 
 
 def append_unit(
-    path: Path, unit: Unit, seeds: list[int], drawn: int, passed: int, scores: list[float] | None, sizes: list[int]
+    path: Path,
+    unit: Unit,
+    seeds: list[int],
+    drawn: int,
+    passed: int,
+    scores: list[float] | None,
+    sizes: list[int],
+    extra: dict | None = None,
 ) -> None:
-    """Record a finished unit (its files are all written, ``sizes`` bytes each) — one fsynced JSON line."""
+    """Record a finished unit (its files are all written, ``sizes`` bytes each) — one fsynced JSON line.
+
+    ``extra``: more keys of the record (the diversity filter's ``dropped`` counts and ``signatures``).
+    """
     record = {"label": unit.label, "unit": unit.index, "seeds": seeds, "drawn": drawn, "passed": passed}
     record["sizes"] = sizes
     if scores is not None:
         record["scores"] = [round(s, 6) for s in scores]
-    append_jsonl(path, record)
+    append_jsonl(path, {**record, **(extra or {})})
 
 
 def read_journals(out: Path) -> dict[tuple[int, int], dict]:
