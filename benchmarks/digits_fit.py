@@ -1,4 +1,5 @@
-"""`gansynth fit digits` with no other option: wall time, training img/s and GAN-test accuracy on this machine.
+"""`gansynth fit digits` with no other option: wall time, training img/s, GAN-test accuracy and `gansynth evaluate`'s
+metrics (domain extractor: precision, recall, coverage, label fidelity, collapse alarms) on this machine.
 
     python benchmarks/digits_fit.py --json /tmp/digits_fit.json
 
@@ -33,6 +34,7 @@ def main() -> None:
     from sklearn.linear_model import LogisticRegression
 
     from gansynth.data.builtin import digits_raw
+    from gansynth.metrics import evaluate
     from gansynth.sampler import load_sampler
     from gansynth.train.fit import fit
 
@@ -50,6 +52,7 @@ def main() -> None:
         images = sampler.generate(c, SAMPLES_PER_CLASS, seed=SEED)
         small = F.adaptive_avg_pool2d(images.float(), 8).reshape(len(images), -1).numpy() / 255.0
         per_class[str(c)] = float((classifier.predict(small) == c).mean())
+    record = evaluate(result.run_dir, feature_extractor="domain", progress=False)
     out = {
         "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads",
@@ -60,6 +63,13 @@ def main() -> None:
         "gan_test_accuracy": sum(per_class.values()) / len(per_class),
         "gan_test_accuracy_worst_class": min(per_class.values()),
         "gan_test_accuracy_per_class": per_class,
+        "precision": record["precision"],
+        "recall": record["recall"],
+        "coverage": record["coverage"],
+        "label_fidelity": record["label_fidelity"],
+        "fid_domain": record["fid"],
+        "alarms": len(record["alarms"]),
+        "precision_mode": json.loads((result.run_dir / "config.json").read_text())["runtime"]["precision"],
     }
     print(json.dumps(out, indent=2))
     if args.json is not None:

@@ -178,14 +178,7 @@ def fit(
         snapshot = load_train_state(run_dir)  # checked (sha256 of every file) before anything is written
     chosen = config.data.resolution is None
     config = _resolve(config, dataset)
-    rc = config.runtime
-    cpu_auto = "bf16" if native_cpu_bf16() else "fp32"  # same quality, ~2x faster (benchmarks/README.md)
-    runtime = make_runtime(rc.device, rc.precision, rc.compile, rc.compile_mode, cpu_auto)
-    if runtime.distributed and LOSSES_WITH_GP(config):
-        raise ConfigError(
-            "wgan-gp is not supported under torchrun (the gradient penalty needs double backward)",
-            hint="use --loss hinge for multi-process training",
-        )
+    runtime = _runtime(config)
     check_memory(config, dataset, runtime)
     if not runtime.is_main:
         console = Console(stderr=True, quiet=True)
@@ -201,6 +194,20 @@ def fit(
         return _train(config, dataset, runtime, run_dir, snapshot, resume, chosen, progress, console, started)
     finally:
         torch.set_num_threads(threads)  # the plan's thread count is for this fit only
+
+
+def _runtime(config: Config) -> Runtime:
+    """The fit's runtime; ``auto`` precision is bf16 on a CPU with native bf16 (same quality, ~2x faster: see
+    benchmarks/README.md, "bf16 on the CPU")."""
+    rc = config.runtime
+    cpu_auto = "bf16" if native_cpu_bf16() else "fp32"
+    runtime = make_runtime(rc.device, rc.precision, rc.compile, rc.compile_mode, cpu_auto)
+    if runtime.distributed and LOSSES_WITH_GP(config):
+        raise ConfigError(
+            "wgan-gp is not supported under torchrun (the gradient penalty needs double backward)",
+            hint="use --loss hinge for multi-process training",
+        )
+    return runtime
 
 
 def _train(
