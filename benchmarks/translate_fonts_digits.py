@@ -32,12 +32,13 @@ def accuracy(train, test, seed: int) -> float:
     return float((net.predict(test.images) == test.labels).float().mean())
 
 
-def run(out: Path, kimg: float, g_width: int, seeds: int, threads: int) -> dict:
+def run(out: Path, kimg: float, g_width: int, seeds: int, threads: int, overrides: tuple[str, ...] = ()) -> dict:
     """Fit, export, classify; the measured numbers."""
     torch.set_num_threads(threads)
     fonts, digits, digits_test = write_fonts_digits(out / "data")
     started = time.perf_counter()
     result = fit(fonts, digits, out=out / "run", kimg=kimg, g_width=g_width, d_width=g_width, device="cpu",
+        overrides=overrides,
                  progress=False, resume=(out / "run" / "train_state.json").exists())  # fmt: skip
     fit_s = time.perf_counter() - started
     exported = export(out / "run", out / "translated", progress=False)
@@ -66,8 +67,9 @@ def main() -> None:
     parser.add_argument("--g-width", type=int, default=16)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--set", action="append", default=[], help="translate config override, e.g. train.pool_size=0")
     args = parser.parse_args()
-    print(json.dumps(run(args.out, args.kimg, args.g_width, args.seeds, args.threads)))
+    print(json.dumps(run(args.out, args.kimg, args.g_width, args.seeds, args.threads, tuple(args.set))))
 
 
 if __name__ == "__main__":

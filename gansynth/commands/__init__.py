@@ -6,7 +6,7 @@ import importlib
 
 import typer
 
-# (command name, module under gansynth.commands, function name); modules that do not exist yet are skipped
+# (command name, module under gansynth.commands, function or typer sub-app); modules that do not exist are skipped
 COMMANDS = [
     ("fit", "fit", "fit_command"),
     ("sample", "sample", "sample_command"),
@@ -14,6 +14,7 @@ COMMANDS = [
     ("export", "export", "export_command"),
     ("benchmark", "benchmark", "benchmark_command"),
     ("demo", "demo", "demo_command"),
+    ("translate", "translate", "translate_app"),
 ]
 
 
@@ -25,4 +26,8 @@ def register_all(app: typer.Typer) -> None:
             if exc.name != f"gansynth.commands.{module}":
                 raise
             continue
-        app.command(name)(getattr(mod, function))
+        target = getattr(mod, function)
+        if isinstance(target, typer.Typer):  # a verb with verbs of its own (``gansynth translate fit``)
+            app.add_typer(target, name=name)
+        else:
+            app.command(name)(target)

@@ -272,7 +272,9 @@ def _decode_all(scan: FolderScan, paths: list[Path], workers: int, resolution: i
         for i in sorted(bad)
     ]
     _validate(scan, labels, skipped)
-    images = torch.from_numpy(np.stack(kept_arrays))
+    # np.stack keeps the transposed (channels-last) layout of RGB arrays; a contiguous NCHW tensor is what the
+    # cache gives back, and convolutions on either layout differ in the last bit (resume must match exactly)
+    images = torch.from_numpy(np.stack(kept_arrays)).contiguous()
     return images, torch.tensor(labels, dtype=torch.long), kept_files, skipped, resolution, native_size(sizes)
 
 

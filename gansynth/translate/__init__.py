@@ -3,7 +3,8 @@ a labeled export of A in B's look.
 
 Modules, in pipeline order: ``config`` (typed sections, the paper's recipe as defaults), ``fonts`` (the built-in
 fonts → digits pair), ``networks`` (ResNet generator, PatchGAN, registered), ``train`` (the loop and its state),
-``fitting`` (fit: run directory, resume, budget), ``translator`` (``load_translator(run).translate(images)``), ``exporting`` (export).
+``fitting`` (``fit``: run directory, resume, budget), ``translator`` (``load_translator(run).translate(images)``),
+``exporting`` (``export``).
 """
 
 from __future__ import annotations
@@ -37,4 +38,12 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'gansynth.translate' has no attribute {name!r}")
 
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "TranslateExportResult",
+    "Translator",
+    "export",
+    "fit",
+    "font_digits",
+    "load_translator",
+    "write_fonts_digits",
+]

@@ -36,12 +36,15 @@ class TranslateModelConfig:
     d_width: int = 32  # discriminator channels of its first layer
     blocks: int = 6  # residual blocks of the generator (the paper: 6 up to 128 px, 9 above)
     d_layers: int | None = None  # strided layers of the PatchGAN; None: 1 at 16 px, 2 at 32 px, 3 (70×70) above
+    downsamplings: int | None = None  # stride-2 stages of the generator; None: 0 at 16 px, 1 at 32 px, 2 above
 
     def __post_init__(self) -> None:
         for key in ("g_width", "d_width"):
             _check(1 <= getattr(self, key) <= MAX_WIDTH, f"model.{key}", getattr(self, key), f"in [1, {MAX_WIDTH}]")
         _check(1 <= self.blocks <= 32, "model.blocks", self.blocks, "in [1, 32]")
         _check(self.d_layers is None or 1 <= self.d_layers <= 5, "model.d_layers", self.d_layers, "None or in [1, 5]")
+        ok = self.downsamplings is None or 0 <= self.downsamplings <= 4
+        _check(ok, "model.downsamplings", self.downsamplings, "None or in [0, 4]")
 
 
 @dataclass(frozen=True)

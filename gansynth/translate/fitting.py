@@ -11,9 +11,9 @@ from typing import Any
 from rich.console import Console
 
 from gansynth.checkpoint import RUNS_ROOT, load_train_state, read_config, recover, write_run_header
+from gansynth.config import build_config
 from gansynth.data import ImageDataset, describe_skipped, load_dataset
 from gansynth.errors import CheckpointError, ConfigError, DataError
-from gansynth.config import build_config
 from gansynth.rundir import DATASET, DATASET_FIELDS, LOG, RunDir, check_fields
 from gansynth.runtime import Runtime, make_runtime
 from gansynth.train.fit import _choose_run_dir, _restartable

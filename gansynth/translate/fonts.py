@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageChops, ImageDraw, ImageFont
 
 from gansynth.data import ImageDataset
 from gansynth.data.fingerprint import hash_tensor
@@ -23,7 +23,7 @@ FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"), Path.home
 MAX_FONTS = 16  # system fonts used at most (the first ones in sorted path order), besides Pillow's own
 SYMBOL_FONTS = ("cmex", "cmsy", "stixsiz", "stixnonuni", "symbol", "wingding", "dingbat", "emoji")
 RENDER_SCALE = 4  # digits are drawn at 4× the output size and reduced with an antialiasing filter
-PAPER, INK = 255, 0  # print: dark ink on a light page
+PAPER, INK = 0, 255  # light ink on a dark ground, like domain B: the gap left is the glyphs' shape and stroke
 NUM_DIGITS = 10
 
 
@@ -31,11 +31,11 @@ NUM_DIGITS = 10
 class Jitter:
     """Ranges of the random rendering of one digit (fractions of the image side unless named otherwise)."""
 
-    size: tuple[float, float] = (0.55, 0.85)  # font size
+    size: tuple[float, float] = (0.75, 0.95)  # the digit's longer side
     stroke: tuple[int, int] = (0, 2)  # extra stroke width in px at the output size (inclusive)
     rotate: float = 12.0  # degrees either way
     shear: float = 0.15  # horizontal shear factor either way
-    shift: float = 0.08  # translation either way
+    shift: float = 0.05  # translation either way
 
 
 def find_fonts(limit: int = MAX_FONTS) -> list[Path]:
@@ -55,14 +55,24 @@ def _font(source: Path | None, size: int) -> ImageFont.FreeTypeFont | ImageFont.
     return ImageFont.truetype(str(source), size)
 
 
-def render_digit(digit: int, font: Path | None, resolution: int, rng: np.random.Generator, jitter: Jitter) -> np.ndarray:
-    """One printed digit as ``[resolution, resolution]`` uint8 (dark on light), randomly sized, stroked and warped."""
+def render_digit(
+    digit: int, font: Path | None, resolution: int, rng: np.random.Generator, jitter: Jitter
+) -> np.ndarray:
+    """One printed digit as ``[resolution, resolution]`` uint8 (dark on light): drawn with a random stroke, cropped
+    to its ink and scaled so that its longer side spans a random share of the frame (as scanned digits are
+    normalized to their box), then rotated, sheared and shifted."""
     side = resolution * RENDER_SCALE
-    canvas = Image.new("L", (side, side), PAPER)
-    draw = ImageDraw.Draw(canvas)
-    face = _font(font, max(4, round(side * rng.uniform(*jitter.size))))
+    canvas = Image.new("L", (2 * side, 2 * side), PAPER)
     stroke = int(rng.integers(jitter.stroke[0], jitter.stroke[1] + 1)) * RENDER_SCALE // 2
-    draw.text((side / 2, side / 2), str(digit), fill=INK, font=face, anchor="mm", stroke_width=stroke, stroke_fill=INK)
+    ImageDraw.Draw(canvas).text((side, side), str(digit), fill=INK, font=_font(font, side), anchor="mm",
+                                stroke_width=stroke, stroke_fill=INK)  # fmt: skip
+    ink = ImageChops.difference(canvas, Image.new("L", canvas.size, PAPER)).getbbox() or (0, 0, 2 * side, 2 * side)
+    glyph = canvas.crop(ink)
+    scale = side * rng.uniform(*jitter.size) / max(glyph.size)
+    glyph = glyph.resize((max(1, round(glyph.width * scale)), max(1, round(glyph.height * scale))),
+                         Image.Resampling.LANCZOS)  # fmt: skip
+    framed = Image.new("L", (side, side), PAPER)
+    framed.paste(glyph, ((side - glyph.width) // 2, (side - glyph.height) // 2))
     angle = np.deg2rad(rng.uniform(-jitter.rotate, jitter.rotate))
     shear = rng.uniform(-jitter.shear, jitter.shear)
     dx, dy = rng.uniform(-jitter.shift, jitter.shift, size=2) * side
@@ -71,13 +81,17 @@ def render_digit(digit: int, font: Path | None, resolution: int, rng: np.random.
     a, b, d, e = cos, sin + shear * cos, -sin, cos - shear * sin
     c = side / 2 - a * (side / 2 + dx) - b * (side / 2 + dy)
     f = side / 2 - d * (side / 2 + dx) - e * (side / 2 + dy)
-    warped = canvas.transform((side, side), Image.Transform.AFFINE, (a, b, c, d, e, f), Image.Resampling.BILINEAR,
+    warped = framed.transform((side, side), Image.Transform.AFFINE, (a, b, c, d, e, f), Image.Resampling.BILINEAR,
                               fillcolor=PAPER)  # fmt: skip
     return np.asarray(warped.resize((resolution, resolution), Image.Resampling.LANCZOS), dtype=np.uint8)
 
 
 def font_digits(
-    per_class: int = 200, resolution: int = 16, seed: int = 0, fonts: list[Path] | None = None, jitter: Jitter = Jitter()
+    per_class: int = 200,
+    resolution: int = 16,
+    seed: int = 0,
+    fonts: list[Path] | None = None,
+    jitter: Jitter = Jitter(),
 ) -> ImageDataset:
     """Domain A: ``per_class`` printed images of each digit, labeled ``"0"`` … ``"9"``, one channel.
 

@@ -14,8 +14,6 @@ from gansynth.registry import Registry
 from gansynth.translate.config import TranslateModelConfig
 
 INIT_STD = 0.02  # weights ~ N(0, 0.02), as in the CycleGAN reference
-DOWNSAMPLINGS = 2  # the generator's stride-2 convolutions (and transposed ones back up)
-MIN_SIDE = 16  # the smallest side the generator's downsamplings and reflection pads accept
 NETWORKS = ("generator_ab", "generator_ba", "discriminator_a", "discriminator_b")
 
 TranslatorBuilder = Callable[[TranslateModelConfig, int, int, int], dict[str, nn.Module]]
@@ -41,17 +39,18 @@ class ResidualBlock(nn.Module):
 
 
 class ResnetGenerator(nn.Module):
-    """c7s1-w, d2w, d4w, ``blocks`` × R4w, u2w, uw, c7s1-C_out, tanh (Johnson et al. 2016, as in CycleGAN)."""
+    """c7s1-w, d2w, d4w, ``blocks`` × R4w, u2w, uw, c7s1-C_out, tanh (Johnson et al. 2016, as in CycleGAN), with
+    ``downsamplings`` stride-2 stages (the paper's 2; fewer keep the receptive field local on small images)."""
 
-    def __init__(self, in_channels: int, out_channels: int, width: int, blocks: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, width: int, blocks: int, downsamplings: int = 2) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, width, 7), _norm(width), nn.ReLU(True)]
         channels = width
-        for _ in range(DOWNSAMPLINGS):
+        for _ in range(downsamplings):
             layers += [nn.Conv2d(channels, channels * 2, 3, 2, 1), _norm(channels * 2), nn.ReLU(True)]
             channels *= 2
         layers += [ResidualBlock(channels) for _ in range(blocks)]
-        for _ in range(DOWNSAMPLINGS):
+        for _ in range(downsamplings):
             layers += [nn.ConvTranspose2d(channels, channels // 2, 3, 2, 1, output_padding=1)]
             layers += [_norm(channels // 2), nn.ReLU(True)]
             channels //= 2
@@ -89,6 +88,13 @@ def patch_layers(resolution: int) -> int:
     return 1 if resolution <= 16 else 2 if resolution <= 32 else 3
 
 
+def generator_downsamplings(resolution: int) -> int:
+    """Stride-2 stages of the generator for a side: the paper's 2 from 64 px; fewer on small images, whose
+    receptive field would otherwise span the whole image and let G redraw the content instead of restyling it
+    (measured on fonts → digits at 16 px, benchmarks/README.md)."""
+    return 0 if resolution <= 16 else 1 if resolution <= 32 else 2
+
+
 def init_weights(module: nn.Module) -> None:
     """Convolution weights ~ N(0, INIT_STD), biases 0."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
@@ -101,9 +107,10 @@ def init_weights(module: nn.Module) -> None:
 def resnet_patchgan(model: TranslateModelConfig, resolution: int, channels_a: int, channels_b: int) -> dict:
     """``generator_ab`` (G: A → B), ``generator_ba`` (F: B → A), ``discriminator_a``, ``discriminator_b``."""
     layers = model.d_layers or patch_layers(resolution)
+    down = generator_downsamplings(resolution) if model.downsamplings is None else model.downsamplings
     nets = {
-        "generator_ab": ResnetGenerator(channels_a, channels_b, model.g_width, model.blocks),
-        "generator_ba": ResnetGenerator(channels_b, channels_a, model.g_width, model.blocks),
+        "generator_ab": ResnetGenerator(channels_a, channels_b, model.g_width, model.blocks, down),
+        "generator_ba": ResnetGenerator(channels_b, channels_a, model.g_width, model.blocks, down),
         "discriminator_a": PatchDiscriminator(channels_a, model.d_width, layers),
         "discriminator_b": PatchDiscriminator(channels_b, model.d_width, layers),
     }

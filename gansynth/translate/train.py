@@ -127,7 +127,7 @@ class CycleTrainer:
         self.scaler = runtime.make_scaler()
         self.pools = {"a": HistoryPool(t.pool_size), "b": HistoryPool(t.pool_size)}
         self.rng = torch.Generator().manual_seed(t.seed)
-        self.images_a, self.images_b = a.images.to(runtime.device), b.images.to(runtime.device)
+        self.images_a, self.images_b = (d.images.contiguous().to(runtime.device) for d in (a, b))
         self.step, self.total = 0, config.steps()
 
     @property

@@ -68,7 +68,7 @@ class Translator:
                 f"images have {images.shape[1]} channels; domain {direction[0].upper()} has {source}",
                 hint="convert the images to the domain's channels (gray: 1, RGB: 3)",
             )
-        images = resize(images.cpu(), self.resolution)
+        images = resize(images.cpu(), self.resolution).contiguous()  # NCHW: the layout changes a conv's last bit
         net, outputs = self.generators[direction], []
         for start in range(0, len(images), BATCH):
             chunk = images[start : start + BATCH]
