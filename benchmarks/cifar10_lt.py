@@ -123,8 +123,8 @@ def train_gan(train_dir: Path, out: Path, profile: Profile, kimg: float | None) 
 def run_suite(name: str, train_dir: Path, test_dir: Path, args: argparse.Namespace, **benchmark_options) -> None:
     """GAN (unless ``--run``) → benchmark → summary, wall time and an optional JSON copy of the record."""
     from gansynth.benchmark import benchmark
-    from gansynth.report import print_summary
     from gansynth.runtime import make_runtime, set_threads
+    from gansynth.terminal import print_summary
 
     profile = CPU_REDUCED if args.cpu_reduced else FULL
     set_threads(args.threads)

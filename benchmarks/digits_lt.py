@@ -49,8 +49,8 @@ def prepare(out: Path, rho: float) -> tuple[Path, Path, list[int]]:
 
 def main() -> None:
     from gansynth.benchmark import DEFAULT_MODEL, benchmark
-    from gansynth.report import print_summary
     from gansynth.runtime import make_runtime, set_threads
+    from gansynth.terminal import print_summary
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"work folder (default {DEFAULT_OUT})")

@@ -28,8 +28,8 @@ DEFAULT_OUT = Path(os.environ.get("GANSYNTH_CACHE", "/tmp/gansynth-cache")) / "b
 def main() -> None:
     from gansynth.benchmark import DEFAULT_EPOCHS, DEFAULT_MODEL, DEFAULT_SEEDS
     from gansynth.benchmark.digits import run_digits_benchmark
-    from gansynth.report import print_summary
     from gansynth.runtime import make_runtime, set_threads
+    from gansynth.terminal import print_summary
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"work folder (default {DEFAULT_OUT})")

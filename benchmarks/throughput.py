@@ -23,8 +23,8 @@ import torch
 
 from gansynth.config import build_config
 from gansynth.data.dataset import ImageDataset
+from gansynth.images import seed_noise, to_uint8
 from gansynth.runtime import Runtime, make_runtime
-from gansynth.sampler import seed_noise, to_uint8
 from gansynth.train.trainer import Trainer
 
 # (name, precision, compile, compile mode)

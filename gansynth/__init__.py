@@ -7,11 +7,14 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from gansynth.benchmark import BenchmarkSpec, benchmark
     from gansynth.exporter import export
+    from gansynth.exporter.spec import ExportSpec
+    from gansynth.exporter.synthetic import SyntheticDataset
     from gansynth.metrics import evaluate
+    from gansynth.metrics.spec import EvaluateSpec
     from gansynth.mixing import MixedDataset, Mixing
     from gansynth.sampler import Sampler, load_sampler
-    from gansynth.synthetic import SyntheticDataset
     from gansynth.train.fit import fit
 
 _LAZY = {
@@ -21,8 +24,12 @@ _LAZY = {
     "load_dataset": ("gansynth.data", "load_dataset"),
     "GansynthError": ("gansynth.errors", "GansynthError"),
     "export": ("gansynth.exporter", "export"),
-    "SyntheticDataset": ("gansynth.synthetic", "SyntheticDataset"),
+    "benchmark": ("gansynth.benchmark", "benchmark"),
+    "BenchmarkSpec": ("gansynth.benchmark.spec", "BenchmarkSpec"),
+    "ExportSpec": ("gansynth.exporter.spec", "ExportSpec"),
+    "SyntheticDataset": ("gansynth.exporter.synthetic", "SyntheticDataset"),
     "evaluate": ("gansynth.metrics", "evaluate"),
+    "EvaluateSpec": ("gansynth.metrics.spec", "EvaluateSpec"),
     "Mixing": ("gansynth.mixing", "Mixing"),
     "MixedDataset": ("gansynth.mixing", "MixedDataset"),
 }
@@ -39,11 +46,15 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "BenchmarkSpec",
+    "EvaluateSpec",
+    "ExportSpec",
     "GansynthError",
     "MixedDataset",
     "Mixing",
     "Sampler",
     "SyntheticDataset",
+    "benchmark",
     "evaluate",
     "export",
     "fit",

@@ -24,16 +24,23 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: one line per option at 80 columns, not a three-column rich panel
 )
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
-def _register() -> None:
-    from gansynth.commands import register_all
+def build_command():
+    """The click command tree of ``gansynth``: every verb registered, examples and plain metavars in its help."""
+    from gansynth.commands import EXAMPLES, clean_metavars, examples_epilog, register_all
 
-    register_all(app)
+    if not app.registered_commands:
+        register_all(app)
+    app.info.epilog = examples_epilog(EXAMPLES)
+    command = typer.main.get_command(app)
+    clean_metavars(command)
+    return command
 
 
 def report_error(message: str, hint: str | None) -> None:
@@ -44,8 +51,7 @@ def report_error(message: str, hint: str | None) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors print ``error:``/``hint:`` and exit 2; our bugs keep their tracebacks."""
-    _register()
-    command = typer.main.get_command(app)
+    command = build_command()
     try:
         code = command.main(args=argv, prog_name="gansynth", standalone_mode=False)
     except GansynthError as exc:

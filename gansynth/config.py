@@ -14,18 +14,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from gansynth.errors import ConfigError
+from gansynth.errors import ConfigError, require
 from gansynth.registry import did_you_mean
 
 SMALL_DATASET = 30_000  # DiffAugment is on by default below this many images
 MAX_WIDTH = 4096  # channels (z_dim, embed_dim, g_width, d_width): far above any published GAN at these sizes
 MAX_BATCH = 65_536
 MAX_SEED = 2**53
-
-
-def _check(cond: bool, key: str, value: Any, allowed: str) -> None:
-    if not cond:
-        raise ConfigError(f"{key} = {value!r} is out of range", hint=f"{key} must be {allowed}")
 
 
 @dataclass(frozen=True)
@@ -36,13 +31,13 @@ class DataConfig:
     def __post_init__(self) -> None:
         from gansynth.data import RESOLUTIONS
 
-        _check(
+        require(
             self.resolution is None or self.resolution in RESOLUTIONS,
             "data.resolution",
             self.resolution,
             f"one of {', '.join(map(str, RESOLUTIONS))}",
         )
-        _check(self.balance in ("class", "empirical"), "data.balance", self.balance, "'class' or 'empirical'")
+        require(self.balance in ("class", "empirical"), "data.balance", self.balance, "'class' or 'empirical'")
 
 
 @dataclass(frozen=True)
@@ -57,8 +52,8 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         for key in ("z_dim", "embed_dim", "g_width", "d_width"):
-            _check(1 <= getattr(self, key) <= MAX_WIDTH, f"model.{key}", getattr(self, key), f"in [1, {MAX_WIDTH}]")
-        _check(self.attention in (0, 8, 16, 32, 64), "model.attention", self.attention, "0 (off), 8, 16, 32 or 64")
+            require(1 <= getattr(self, key) <= MAX_WIDTH, f"model.{key}", getattr(self, key), f"in [1, {MAX_WIDTH}]")
+        require(self.attention in (0, 8, 16, 32, 64), "model.attention", self.attention, "0 (off), 8, 16, 32 or 64")
 
 
 @dataclass(frozen=True)
@@ -86,18 +81,18 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for key in ("kimg", "g_lr", "d_lr", "tick_kimg", "snapshot_kimg"):
-            _check(0 < getattr(self, key) < math.inf, f"train.{key}", getattr(self, key), "a finite number > 0")
+            require(0 < getattr(self, key) < math.inf, f"train.{key}", getattr(self, key), "a finite number > 0")
         for key in ("batch_size", "d_steps", "max_bad_steps"):
-            _check(getattr(self, key) >= 1, f"train.{key}", getattr(self, key), ">= 1")
-        _check(self.batch_size <= MAX_BATCH, "train.batch_size", self.batch_size, f"<= {MAX_BATCH}")
-        _check(0 <= self.seed < MAX_SEED, "train.seed", self.seed, "an integer in [0, 2^53)")
-        _check(0 <= self.lecam_decay < 1, "train.lecam_decay", self.lecam_decay, "in [0, 1)")
+            require(getattr(self, key) >= 1, f"train.{key}", getattr(self, key), ">= 1")
+        require(self.batch_size <= MAX_BATCH, "train.batch_size", self.batch_size, f"<= {MAX_BATCH}")
+        require(0 <= self.seed < MAX_SEED, "train.seed", self.seed, "an integer in [0, 2^53)")
+        require(0 <= self.lecam_decay < 1, "train.lecam_decay", self.lecam_decay, "in [0, 1)")
         weights = ("acgan_weight", "gp_weight", "lecam_weight", "gsr_weight", "ms_weight")
         for key in ("ema_kimg", "ema_start_kimg", *weights):
-            _check(0 <= getattr(self, key) < math.inf, f"train.{key}", getattr(self, key), "a finite number >= 0")
+            require(0 <= getattr(self, key) < math.inf, f"train.{key}", getattr(self, key), "a finite number >= 0")
         for key in ("g_betas", "d_betas"):
             betas = getattr(self, key)
-            _check(len(betas) == 2 and all(0 <= b < 1 for b in betas), f"train.{key}", betas, "two numbers in [0, 1)")
+            require(len(betas) == 2 and all(0 <= b < 1 for b in betas), f"train.{key}", betas, "two numbers in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -109,9 +104,9 @@ class AugmentConfig:
     ada_kimg: float = 100.0  # kimg for p to move by 1 under the adaptive rule
 
     def __post_init__(self) -> None:
-        _check(0 <= self.p <= 1, "augment.p", self.p, "in [0, 1]")
-        _check(0 <= self.ada_target < 1, "augment.ada_target", self.ada_target, "in [0, 1) (0: fixed p)")
-        _check(0 < self.ada_kimg < math.inf, "augment.ada_kimg", self.ada_kimg, "a finite number > 0")
+        require(0 <= self.p <= 1, "augment.p", self.p, "in [0, 1]")
+        require(0 <= self.ada_target < 1, "augment.ada_target", self.ada_target, "in [0, 1) (0: fixed p)")
+        require(0 < self.ada_kimg < math.inf, "augment.ada_kimg", self.ada_kimg, "a finite number > 0")
 
 
 @dataclass(frozen=True)
@@ -124,9 +119,11 @@ class RuntimeConfig:
     def __post_init__(self) -> None:
         from gansynth.runtime import COMPILE_MODES, DEVICES, PRECISIONS
 
-        _check(self.compile_mode in COMPILE_MODES, "runtime.compile_mode", self.compile_mode, " | ".join(COMPILE_MODES))
-        _check(self.device in DEVICES, "runtime.device", self.device, " | ".join(DEVICES))
-        _check(self.precision in PRECISIONS, "runtime.precision", self.precision, " | ".join(PRECISIONS))
+        require(
+            self.compile_mode in COMPILE_MODES, "runtime.compile_mode", self.compile_mode, " | ".join(COMPILE_MODES)
+        )
+        require(self.device in DEVICES, "runtime.device", self.device, " | ".join(DEVICES))
+        require(self.precision in PRECISIONS, "runtime.precision", self.precision, " | ".join(PRECISIONS))
 
 
 @dataclass(frozen=True)
@@ -136,8 +133,8 @@ class EvalConfig:
     feature_extractor: str = "auto"
 
     def __post_init__(self) -> None:
-        _check(0 <= self.every_kimg < math.inf, "eval.every_kimg", self.every_kimg, "a finite number >= 0 (0: off)")
-        _check(10 <= self.num_samples <= 1_000_000, "eval.num_samples", self.num_samples, "in [10, 1 000 000]")
+        require(0 <= self.every_kimg < math.inf, "eval.every_kimg", self.every_kimg, "a finite number >= 0 (0: off)")
+        require(10 <= self.num_samples <= 1_000_000, "eval.num_samples", self.num_samples, "in [10, 1 000 000]")
 
 
 PLAN_SOURCES = ("default", "given", "budget")
@@ -155,10 +152,10 @@ class PlanConfig:
     threads: int = 0  # CPU threads the plan chose (0: torch's default)
 
     def __post_init__(self) -> None:
-        _check(self.source in PLAN_SOURCES, "plan.source", self.source, " | ".join(PLAN_SOURCES))
+        require(self.source in PLAN_SOURCES, "plan.source", self.source, " | ".join(PLAN_SOURCES))
         for key in ("budget_s", "img_per_s", "expected_s"):
-            _check(0 <= getattr(self, key) < math.inf, f"plan.{key}", getattr(self, key), "a finite number >= 0")
-        _check(0 <= self.threads <= 4096, "plan.threads", self.threads, "in [0, 4096]")
+            require(0 <= getattr(self, key) < math.inf, f"plan.{key}", getattr(self, key), "a finite number >= 0")
+        require(0 <= self.threads <= 4096, "plan.threads", self.threads, "in [0, 4096]")
 
 
 @dataclass(frozen=True)

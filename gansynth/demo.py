@@ -24,6 +24,12 @@ if TYPE_CHECKING:
 DEMO_SEEDS = 3
 DEMO_FILES = ("data", "run", "evaluate.json", "synthetic", "benchmark")  # what a demo folder holds, nothing else
 MARKER = ".gansynth-demo.json"  # written first: a folder without it was not made by the demo, and is never emptied
+STAGES = (  # the stage headings, short enough that an 80-column rule shows them whole
+    "1/4 fit: class-conditional GAN on scikit-learn digits (training split)",
+    "2/4 evaluate: FID, precision/recall, coverage, label fidelity (offline)",
+    "3/4 export: balanced synthetic ImageFolder, images.csv, manifest.json",
+    "4/4 benchmark: real vs real+synthetic vs rebalancing, held-out test",
+)
 
 
 @dataclass(frozen=True)
@@ -82,7 +88,7 @@ def run_demo(
     from gansynth.exporter import export
     from gansynth.metrics import evaluate
     from gansynth.mixing import Mixing as default_mixing
-    from gansynth.report import print_metrics, print_summary
+    from gansynth.terminal import print_metrics, print_summary
     from gansynth.train.fit import fit
 
     console = console or Console(stderr=True, highlight=False, soft_wrap=True)
@@ -91,23 +97,23 @@ def run_demo(
     _prepare(out)
     train_dir, test_dir = prepare_digits_split(out / "data")
 
-    console.rule("1/4 fit: class-conditional GAN on scikit-learn digits (training split)")
+    console.rule(STAGES[0])
     fitted = fit(train_dir, out=out / "run", recipe="digits", kimg=kimg, progress=progress, console=console)
     if fitted.status != "done":  # Ctrl-C / SIGTERM: fit saved a snapshot; the demo stops with it
         raise KeyboardInterrupt
     grids = sorted((fitted.run_dir / SAMPLES).glob("grid-*.png"))
     console.print(f"run: {fitted.run_dir}  (sample grid: {grids[-1] if grids else 'none'})")
 
-    console.rule("2/4 evaluate: FID, precision/recall, density/coverage, label fidelity (offline domain extractor)")
+    console.rule(STAGES[1])
     metrics = evaluate(fitted.run_dir, json_out=out / "evaluate.json", progress=progress)
     print_metrics(metrics, report)
 
-    console.rule("3/4 export: a balanced synthetic ImageFolder with metadata.csv and manifest.json")
+    console.rule(STAGES[2])
     per_class = max(_real_counts(fitted.run_dir))  # as many per class as the largest real class: 1x the real data
     exported = export(fitted.run_dir, out / "synthetic", per_class=per_class, progress=progress)
     console.print(f"export: {exported.out} ({sum(exported.counts.values())} images, manifest {exported.manifest})")
 
-    console.rule("4/4 benchmark: real, real+synthetic, synthetic-only, rebalanced, balanced-softmax; held-out split")
+    console.rule(STAGES[3])
     result = benchmark(
         train_dir,
         test=test_dir,

@@ -5,6 +5,8 @@ The CLI turns these into ``error:`` / ``hint:`` lines and exit code 2; anything 
 
 from __future__ import annotations
 
+import math
+
 
 class GansynthError(Exception):
     """Base class for user-facing errors.
@@ -65,3 +67,24 @@ class OutputError(GansynthError, OSError):
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         GansynthError.__init__(self, message, hint)
+
+
+def require(ok: bool, key: str, value: object, allowed: str) -> None:
+    """ConfigError ``<key> = <value> is out of range`` (hint: ``<key> must be <allowed>``) unless ``ok``."""
+    if not ok:
+        raise ConfigError(f"{key} = {value!r} is out of range", hint=f"{key} must be {allowed}")
+
+
+def is_int(value: object, low: float = -math.inf, high: float = math.inf) -> bool:
+    """An int in ``[low, high]`` and not a bool (``True`` is an int to Python, never a count to a user)."""
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def is_number(value: object, low: float = -math.inf, high: float = math.inf) -> bool:
+    """A finite int or float in ``[low, high]``, not a bool."""
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and low <= value <= high
+    )

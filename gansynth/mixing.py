@@ -17,14 +17,13 @@ mixed batches update the classifier head only (the backbone is frozen, as in cla
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from gansynth.errors import ConfigError, DataError
+from gansynth.errors import ConfigError, DataError, is_number
 
 SCHEDULES = ("whole", "deferred", "head")
 DEFAULT_WEIGHT = 0.3  # DiffuLT's best loss weight for generated samples
@@ -63,7 +62,7 @@ class Mixing:
         }
         for key, (allowed, ok) in checks.items():
             value = getattr(self, key)
-            number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            number = is_number(value)
             if not (number and ok(value)):
                 raise ConfigError(f"mixing {key} = {value!r} is out of range", hint=f"{key} must be {allowed}")
         if self.schedule not in SCHEDULES:

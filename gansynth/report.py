@@ -1,4 +1,4 @@
-"""Reports: evaluate records as rich tables; benchmark records as rich tables, report.md, report.json, PNG charts.
+"""Reports: benchmark records as report.md, report.json and PNG charts (terminal tables: :mod:`gansynth.terminal`).
 
 Formatting only: every number shown here is already in the record.
 """
@@ -6,9 +6,6 @@ Formatting only: every number shown here is already in the record.
 from __future__ import annotations
 
 from pathlib import Path
-
-from rich.console import Console
-from rich.table import Table
 
 from gansynth.io import atomic_write_bytes, atomic_write_json, atomic_write_text, make_dirs
 
@@ -28,131 +25,16 @@ def pct(summary: dict | None) -> str:
     return f"{summary['mean'] * PERCENT:.1f} ± {summary['std'] * PERCENT:.1f}"
 
 
-def _composition(record: dict, arm: str) -> tuple[int, int]:
+def composition(record: dict, arm: str) -> tuple[int, int]:
+    """``(real, synthetic)`` training images of an arm, summed over classes."""
     counts = record["protocol"]["counts"][arm].values()
     return sum(c["real"] for c in counts), sum(c["synthetic"] for c in counts)
 
 
-def _comparison_cells(c: dict) -> tuple[str, str, str]:
+def comparison_cells(c: dict) -> tuple[str, str, str]:
     diff = f"{c['mean'] * PERCENT:+.1f} ± {c['std'] * PERCENT:.1f}"
     ci = "—" if c["ci95"] is None else f"[{c['ci95'][0] * PERCENT:+.1f}, {c['ci95'][1] * PERCENT:+.1f}]"
     return diff, ci, str(c["n"])
-
-
-# --- terminal: evaluate ------------------------------------------------------------------------------------------
-
-_OVERALL = (
-    ("fid", "FID", "lower is better"),
-    ("kid", "KID", "lower is better"),
-    ("is", "IS", "higher is better (inception only)"),
-    ("precision", "precision", "share of generated images that look real (k=3)"),
-    ("recall", "recall", "share of real variety the generator covers (k=3)"),
-    ("density", "density", "≈1 for real-like samples (k=5)"),
-    ("coverage", "coverage", "share of real neighbourhoods hit (k=5)"),
-    ("label_fidelity", "label fidelity", "domain classifier agrees with the asked class"),
-    ("memorization", "memorization", "≈0.05 for fresh samples; near 1 when copying"),
-    ("per_class_fid_mean", "per-class FID (mean)", "lower is better"),
-)
-_PER_CLASS = ("fid", "precision", "recall", "density", "coverage", "label_fidelity")
-
-
-def _fmt(value: object) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def print_metrics(record: dict, console: Console | None = None) -> None:
-    """An ``evaluate`` record as rich tables (overall, per class), then the protocol line, notes and alarms."""
-    console = console or Console(highlight=False)
-    protocol = record["protocol"]
-    overall = Table(title="gansynth evaluate", title_justify="left")
-    for column in ("metric", "value", "meaning"):
-        overall.add_column(column, justify="right" if column == "value" else "left")
-    for key, label, meaning in _OVERALL:
-        overall.add_row(label, _fmt(record.get(key)), meaning)
-    worst = record.get("per_class_fid_worst")
-    if worst:
-        overall.add_row("per-class FID (worst)", _fmt(worst["fid"]), f"class {worst['class']}")
-    console.print(overall)
-    per_class = Table(title="per class", title_justify="left")
-    for column in ("class", "generated", "real", *(c.replace("_", " ") for c in _PER_CLASS), "collapse"):
-        per_class.add_column(column, justify="left" if column == "class" else "right")
-    for name, row in record["per_class"].items():
-        collapse = "[bold red]YES[/]" if row["collapse"] else "no"
-        per_class.add_row(
-            name, str(row["num_generated"]), str(row["num_real"]), *(_fmt(row[k]) for k in _PER_CLASS), collapse
-        )
-    console.print(per_class)
-    accuracy = protocol.get("domain_heldout_accuracy")
-    console.print(
-        f"feature extractor: [bold]{protocol['feature_extractor']}[/] "
-        f"(weights sha256 {str(protocol['weights_sha256'])[:12]}); "
-        f"{protocol['num_generated']} generated vs {protocol['num_real']} real images at {protocol['resolution']} px; "
-        f"domain classifier held-out accuracy: {_fmt(accuracy)}"
-    )
-    for note in record.get("notes", []):
-        console.print(f"note: {note}", markup=False)
-    for alarm in record.get("alarms", []):
-        console.print(f"[bold yellow]alarm:[/] {alarm['message']}")
-
-
-# --- terminal: benchmark -----------------------------------------------------------------------------------------
-
-
-def print_summary(record: dict, console: Console | None = None, report_dir: Path | None = None) -> None:
-    """Arms and comparisons as rich tables, the notes, where the report is, then the verdict line last."""
-    console = console or Console(highlight=False)
-    arms = Table(title="gansynth benchmark", title_justify="left")
-    for column in ("arm", "images real+synth.", *METRIC_LABELS.values()):
-        arms.add_column(column, justify="left" if column == "arm" else "right", no_wrap=column == "arm")
-    for arm, row in record["arms"].items():
-        real, synthetic = _composition(record, arm)
-        arms.add_row(arm, f"{real} + {synthetic}", *(pct(row[m]) for m in METRIC_LABELS))
-    console.print(arms)
-    if record["comparisons"]:
-        table = Table(title="paired differences (balanced accuracy points)", title_justify="left")
-        for column in ("comparison", "mean ± std", "95% CI", "seeds", "verdict"):
-            table.add_column(
-                column,
-                justify="left" if column in ("comparison", "verdict") else "right",
-                no_wrap=column != "comparison",
-            )
-        for c in record["comparisons"]:
-            table.add_row(f"{c['arm']} vs {c['baseline']}", *_comparison_cells(c), c["verdict"])
-        console.print(table)
-    protocol = record["protocol"]
-    console.print(
-        f"{protocol['model']}, {protocol['steps']} steps per run, seeds {protocol['seeds']}, "
-        f"test: {protocol['data']['num_test']} real images ({protocol['split']['kind']}); "
-        f"device {protocol['device']['device']}; {protocol['wall_seconds']:.0f} s"
-    )
-    for note in protocol["notes"]:
-        console.print(f"[yellow]note:[/] {note}")
-    for line in selection_lines(record):
-        console.print(line, soft_wrap=True, markup=False)
-    if report_dir is not None:
-        console.print(f"report: {Path(report_dir) / REPORT_MD} (+ report.json and PNG charts)", soft_wrap=True)
-    console.print(f"[bold]{record['verdict']}[/]", soft_wrap=True)  # one line, never wrapped: easy to grep
-
-
-def selection_lines(record: dict) -> list[str]:
-    """The validation choices (budget, mixing) and the recommendation, one line each; empty for older records."""
-    selection, lines = record.get("selection") or {}, []
-    budget = selection.get("budget") or {}
-    if budget.get("mode") == "auto":
-        tried = ", ".join(f"{h['steps']}: {h['validation_balanced_accuracy'] * PERCENT:.1f}" for h in budget["history"])
-        lines.append(f"budget (validation, real only; steps: balanced accuracy): {tried} → {budget['steps']} steps")
-    mixing = selection.get("mixing") or {}
-    if mixing.get("candidates"):
-        lines.append(f"mixing chosen on validation: {mixing['chosen_label']}")
-    if record.get("recommendation"):
-        lines.append(f"recommendation: {record['recommendation']}")
-    return lines
 
 
 # --- files ----------------------------------------------------------------------------------------------------
@@ -181,14 +63,14 @@ def markdown(record: dict, charts: list[str]) -> str:
     lines += ["", "## Arms (percent, mean ± std over seeds)", ""]
     lines += ["| arm | real + synthetic images | accuracy | balanced accuracy | macro-F1 |", "|---|---|---|---|---|"]
     for arm, row in record["arms"].items():
-        real, synthetic = _composition(record, arm)
+        real, synthetic = composition(record, arm)
         lines.append(f"| {arm} | {real} + {synthetic} | " + " | ".join(pct(row[m]) for m in METRIC_LABELS) + " |")
     if record["comparisons"]:
         lines += ["", "## Paired differences (balanced accuracy points)", ""]
         lines += ["| comparison | mean ± std | 95% CI | seeds | verdict |", "|---|---|---|---|---|"]
         for c in record["comparisons"]:
             lines.append(
-                f"| {c['arm']} vs {c['baseline']} | " + " | ".join(_comparison_cells(c)) + f" | {c['verdict']} |"
+                f"| {c['arm']} vs {c['baseline']} | " + " | ".join(comparison_cells(c)) + f" | {c['verdict']} |"
             )
     if p.get("ratio_sweep"):
         lines += [

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import re
 import stat
@@ -19,7 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gansynth.errors import CheckpointError
+from gansynth.errors import CheckpointError, is_int, is_number
+
+INT64_MAX = 2**63 - 1  # counts read from a run must fit a tensor
 
 CONFIG, DATASET, TRAIN_STATE, TRAIN_STATE_JSON = "config.json", "dataset.json", "train_state", "train_state.json"
 GENERATOR_EMA, GENERATOR, DISCRIMINATOR = "generator_ema", "generator", "discriminator"
@@ -129,15 +130,6 @@ def parse_json(path: Path, data: bytes) -> Any:
         raise CheckpointError(f"{path} is not valid JSON ({exc})", hint="the file is damaged; train again") from None
 
 
-def is_int(value: Any, low: int = 0, high: int = 2**63 - 1) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-
-
-def is_number(value: Any, low: float = 0.0, high: float = math.inf) -> bool:
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return number and math.isfinite(value) and low <= value <= high
-
-
 def check_fields(path: Path, data: Any, fields: dict[str, Callable[[Any], bool]], required: tuple[str, ...]) -> dict:
     """``data`` is an object whose listed fields pass their checks (required ones present); returns it."""
     if not isinstance(data, dict):
@@ -165,11 +157,13 @@ DATASET_FIELDS: dict[str, Callable[[Any], bool]] = {
         and all(isinstance(n, str) and n for n in v)
         and len(set(v)) == len(v)
     ),
-    "counts": lambda v: isinstance(v, dict) and all(isinstance(k, str) and is_int(c) for k, c in v.items()),
+    "counts": lambda v: (
+        isinstance(v, dict) and all(isinstance(k, str) and is_int(c, 0, INT64_MAX) for k, c in v.items())
+    ),
     "resolution": lambda v: is_int(v, 4, 1024),
     "native_size": lambda v: v is None or is_int(v, 1, MAX_OUTPUT_SIZE),
     "channels": lambda v: v in (1, 3) and not isinstance(v, bool),
-    "num_images": lambda v: is_int(v),
+    "num_images": lambda v: is_int(v, 0, INT64_MAX),
     "source": lambda v: isinstance(v, str),
     "fingerprint": lambda v: isinstance(v, str),
     "name": lambda v: isinstance(v, str),
@@ -179,13 +173,13 @@ SNAPSHOT_FIELDS: dict[str, Callable[[Any], bool]] = {
         isinstance(v, dict)
         and all(k in SNAPSHOT_FILES and isinstance(d, str) and SHA256.match(d) for k, d in v.items())
     ),
-    "step": lambda v: v is None or is_int(v),
-    "kimg": lambda v: v is None or is_number(v),
-    "schema_version": lambda v: is_int(v),
+    "step": lambda v: v is None or is_int(v, 0, INT64_MAX),
+    "kimg": lambda v: v is None or is_number(v, 0),
+    "schema_version": lambda v: is_int(v, 0, INT64_MAX),
 }
 BEST_FIELDS: dict[str, Callable[[Any], bool]] = {
     "sha256": lambda v: isinstance(v, str) and bool(SHA256.match(v)),
-    "kimg": lambda v: v is None or is_number(v),
+    "kimg": lambda v: v is None or is_number(v, 0),
 }
 
 
@@ -252,7 +246,7 @@ class RunDir:
         from gansynth.checkpoint import SCHEMA_VERSION
 
         path = self.path / CONFIG
-        data = check_fields(path, self.json(CONFIG), {"schema_version": is_int}, ())
+        data = check_fields(path, self.json(CONFIG), {"schema_version": lambda v: is_int(v, 0, INT64_MAX)}, ())
         if data.get("schema_version", 0) > SCHEMA_VERSION:
             raise CheckpointError(
                 f"{self.path} was written by a newer gansynth (schema {data['schema_version']})",
@@ -279,6 +273,36 @@ class RunDir:
     def best_record(self) -> dict:
         name = f"{BEST_DIR}/{BEST_RECORD}"
         return check_fields(self.path / name, self.json(name), BEST_FIELDS, ("sha256",))
+
+    def generator_file(self, weights: str, checkpoint: str) -> tuple[str, str, float | None]:
+        """``(weights file relative to the run, its sha256, its kimg)`` for a sampler: ``best/`` or the latest
+        snapshot's ``<weights>.safetensors``, its bytes checked against the recorded sha256 where there is one.
+
+        Raises:
+            CheckpointError: no such file yet, or one that does not match its record.
+        """
+        if checkpoint == "best":
+            name = f"{BEST_DIR}/{GENERATOR_EMA}.safetensors"
+            if not self.exists(f"{BEST_DIR}/{BEST_RECORD}") or not self.exists(name):
+                raise CheckpointError(
+                    f"{self.path} has no best checkpoint ({BEST_DIR}/ is written by evaluations during fit)",
+                    hint="train with --eval-kimg E (e.g. --eval-kimg 50), or use the latest checkpoint",
+                )
+            record = self.best_record()
+            return name, self.check_sha256(name, record["sha256"]), record.get("kimg")
+        name = f"{weights}.safetensors"
+        if not self.exists(name):
+            raise CheckpointError(
+                f"{self.path} has no {name}",
+                hint="the run has no snapshot yet: start it again with `gansynth fit DATA --out RUN` "
+                "(a run without a snapshot is restarted, not resumed)",
+            )
+        if not self.exists(TRAIN_STATE_JSON):
+            return name, self.sha256(name), None
+        record = self.snapshot_record(verify=False)
+        expected = record["files"].get(name)
+        digest = self.sha256(name) if expected is None else self.check_sha256(name, expected)
+        return name, digest, record.get("kimg")
 
     def check_sha256(self, name: str, digest: str) -> str:
         if self.sha256(name) != digest:

@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from gansynth.errors import ConfigError
+from gansynth.errors import ConfigError, is_int
 
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -193,7 +193,7 @@ def set_threads(threads: int | None) -> None:
     """
     if threads is None:
         return
-    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+    if not is_int(threads) or threads < 1:
         raise ConfigError(f"threads must be >= 1, got {threads!r}", hint="e.g. 1 on a shared CPU machine")
     torch.set_num_threads(threads)
 

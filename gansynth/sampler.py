@@ -8,7 +8,6 @@ its position there.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,40 +17,13 @@ from torch import nn
 
 from gansynth.checkpoint import check_checkpoint, resolve_run
 from gansynth.config import Config
-from gansynth.errors import CheckpointError, ConfigError, first_line
-from gansynth.exporter.plan import CHUNK
-from gansynth.rundir import BEST_DIR, BEST_RECORD, GENERATOR, GENERATOR_EMA, TRAIN_STATE_JSON, RunDir
+from gansynth.errors import CheckpointError, ConfigError, first_line, is_int
+from gansynth.images import CHUNK, check_truncation, resize, seed_noise, to_uint8
+from gansynth.rundir import GENERATOR, GENERATOR_EMA, RunDir
 from gansynth.runtime import as_device, inference_module
 
-# The canonical batch shape: the export unit, so that sampler.generate, the export and SyntheticDataset(exact=True)
-# produce the same bytes for a seed on the CPU. A forward's float result for a row can change with the batch
-# *shape* (~1e-6 on the CPU between 1 and 64 rows, enough to flip a rare uint8 pixel), never with the other rows.
-DEFAULT_BATCH = CHUNK
+DEFAULT_BATCH = CHUNK  # the canonical batch shape, see gansynth.images.CHUNK
 MAX_SEED = 2**53  # seeds are integers in [0, 2^53): exact in a float64 JSON number, far from int64 overflow
-MIN_TRUNCATION = 0.01  # below it the redraw loop of the truncation trick needs ~100 draws per entry
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """``[N, C, H, W]`` float in [-1, 1] → uint8 in [0, 255] on the CPU (the only float → uint8 conversion)."""
-    scaled = ((images.detach().float() + 1.0) * 127.5).round_().clamp_(0, 255)
-    return scaled.to(torch.uint8).cpu().contiguous()  # NCHW whatever the network's memory layout
-
-
-def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 ``[N, C, H, W]`` → float in [-1, 1] (same device)."""
-    return images.float().div_(127.5).sub_(1.0)
-
-
-def resize(images: torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 ``[N, C, H, W]`` → uint8 ``[N, C, size, size]``, antialiased (bilinear); unchanged at the same size.
-
-    The one resize of generated images to the output size: ``sample``, ``export`` and ``SyntheticDataset`` apply it
-    to the same uint8 network output, so their bytes agree.
-    """
-    if tuple(images.shape[-2:]) == (size, size) or images.shape[0] == 0:
-        return images if images.shape[0] else images.new_zeros(*images.shape[:2], size, size)
-    x = torch.nn.functional.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True)
-    return x.round_().clamp_(0, 255).to(torch.uint8).contiguous()
 
 
 def check_size(size: int | None) -> None:
@@ -60,48 +32,16 @@ def check_size(size: int | None) -> None:
 
     if size is None:
         return
-    if isinstance(size, bool) or not isinstance(size, int) or not 4 <= size <= MAX_OUTPUT_SIZE:
+    if not is_int(size) or not 4 <= size <= MAX_OUTPUT_SIZE:
         raise ConfigError(
             f"size = {size!r} is out of range",
             hint=f"size is the side of the written images in px, an integer in [4, {MAX_OUTPUT_SIZE}]",
         )
 
 
-def seed_noise(seeds: Sequence[int], z_dim: int, truncation: float | None = None) -> torch.Tensor:
-    """``[N, z_dim]`` standard normal noise, row i drawn from its own CPU generator seeded with ``seeds[i]``.
-
-    With ``truncation`` ψ, entries with ``|z| > ψ`` are redrawn (the truncation trick, Brock et al. 2019).
-
-    Raises:
-        ConfigError: a seed outside [0, 2^53) or a truncation that is not a number >= 0.01.
-    """
-    check_truncation(truncation)
-    rows = []
-    for seed in seeds:
-        gen = torch.Generator().manual_seed(int(seed))
-        z = torch.randn(z_dim, generator=gen)
-        if truncation is not None:
-            while (bad := z.abs() > truncation).any():
-                z[bad] = torch.randn(int(bad.sum()), generator=gen)
-        rows.append(z)
-    return torch.stack(rows) if rows else torch.zeros(0, z_dim)
-
-
-def check_truncation(truncation: float | None) -> None:
-    """Raise ConfigError unless ``truncation`` is None or a finite number >= :data:`MIN_TRUNCATION`."""
-    if truncation is None:
-        return
-    ok = isinstance(truncation, (int, float)) and not isinstance(truncation, bool) and math.isfinite(truncation)
-    if not ok or truncation < MIN_TRUNCATION:
-        raise ConfigError(
-            f"truncation = {truncation!r} is out of range",
-            hint=f"truncation ψ must be a number >= {MIN_TRUNCATION} (e.g. 0.7), or None for no truncation",
-        )
-
-
 def check_seeds(first: int, count: int = 1, what: str = "seed") -> None:
     """Raise ConfigError unless seeds ``first .. first + count - 1`` are integers in [0, 2^53)."""
-    ok = isinstance(first, int) and not isinstance(first, bool) and first >= 0
+    ok = is_int(first) and first >= 0
     if not ok or first + count > MAX_SEED:
         raise ConfigError(
             f"{what} {first!r} is out of range" + (f" for {count} images" if count > 1 else ""),
@@ -200,7 +140,7 @@ class Sampler:
             check_seeds(int(seeds.min()), what="seed")
             check_seeds(int(seeds.max()), what="seed")
         check_truncation(truncation)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        if not is_int(batch_size) or batch_size < 1:
             raise ConfigError(f"batch_size = {batch_size!r} is out of range", hint=f"batch_size >= 1 (default {CHUNK})")
         if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
             raise ConfigError(
@@ -231,9 +171,9 @@ class Sampler:
 
         Image i is the same for any ``n`` (see :meth:`generate_seeds`); ``size`` None gives :attr:`native_size`.
         """
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        if not is_int(n) or n < 0:
             raise ConfigError(f"n = {n!r} is out of range", hint="n is the number of images, an integer >= 0")
-        if isinstance(class_index, bool) or not isinstance(class_index, int):
+        if not is_int(class_index):
             raise ConfigError(f"class_index {class_index!r} is not an integer", hint="use sampler.class_index(name)")
         check_seeds(seed, n)
         return self.generate_seeds([class_index] * n, range(seed, seed + n), truncation, batch_size, size)
@@ -270,14 +210,8 @@ def load_sampler(
     run = RunDir(resolve_run(run_dir))
     config = Config.from_dict(run.config())
     info = run.dataset()
-    name, expected, kimg = _weights_file(run, weights, checkpoint)
+    name, digest, kimg = run.generator_file(weights, checkpoint)  # sha256 checked against the run's record
     resolution, channels, num_classes = info["resolution"], info["channels"], len(info["class_names"])
-    digest = run.sha256(name)  # bounded: a regular file inside the run, read up to its size
-    if expected is not None and expected != digest:
-        raise CheckpointError(
-            f"{run.path / name} does not match its recorded sha256 (truncated or modified)",
-            hint="restore the file or train again; nothing was loaded",
-        )
     check_fits(run.path / name, config, resolution, channels, num_classes, run.tensor_size(name))
     generator, _ = build_networks(config.model, resolution, channels, num_classes)
     try:
@@ -317,27 +251,3 @@ def check_fits(path: Path, config: Config, resolution: int, channels: int, num_c
             hint="config.json and the weights belong to different runs, or one of them was modified",
         )
     return needed
-
-
-def _weights_file(run: RunDir, weights: str, checkpoint: str) -> tuple[str, str | None, float | None]:
-    """(weights file relative to the run, its recorded sha256, its kimg)."""
-    if checkpoint == "best":
-        name = f"{BEST_DIR}/{GENERATOR_EMA}.safetensors"
-        if not run.exists(f"{BEST_DIR}/{BEST_RECORD}") or not run.exists(name):
-            raise CheckpointError(
-                f"{run.path} has no best checkpoint ({BEST_DIR}/ is written by evaluations during fit)",
-                hint="train with --eval-kimg E (e.g. --eval-kimg 50), or use the latest checkpoint",
-            )
-        record = run.best_record()
-        return name, record["sha256"], record.get("kimg")
-    name = f"{weights}.safetensors"
-    if not run.exists(name):
-        raise CheckpointError(
-            f"{run.path} has no {name}",
-            hint="the run has no snapshot yet: start it again with `gansynth fit DATA --out RUN` "
-            "(a run without a snapshot is restarted, not resumed)",
-        )
-    if not run.exists(TRAIN_STATE_JSON):
-        return name, None, None
-    record = run.snapshot_record(verify=False)
-    return name, record["files"].get(name), record.get("kimg")

@@ -38,7 +38,7 @@ def main(folder: str, run_dir: str, kimg: str, resume: str) -> None:
     runtime.barrier()
     trainer = Trainer(config, dataset, runtime, run)
     if resume == "1":
-        trainer.restore(*load_train_state(run))
+        trainer.load_state_dict(*load_train_state(run))
     trainer.train(progress=False)
     tensors = {f"g.{k}": v for k, v in trainer.g_raw.state_dict().items()}
     tensors |= {f"d.{k}": v for k, v in trainer.d_raw.state_dict().items() if "running" not in k}

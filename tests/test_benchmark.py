@@ -140,7 +140,7 @@ def test_match_geometry_converts_channels_and_size():
 
 def test_classifier_step_budget_is_exact(monkeypatch):
     """ClassifierConfig.steps gives every arm the same number of optimizer steps, cutting the last epoch short."""
-    import gansynth.classify_net as net
+    import gansynth.classify.training as net
     from gansynth.classify import ClassifierConfig, train_classifier
 
     calls = []

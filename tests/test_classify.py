@@ -16,7 +16,8 @@ from gansynth.classify import (
     stratified_split,
     train_classifier,
 )
-from gansynth.classify_net import adapt_stem, augment_batch, epoch_order
+from gansynth.classify.network import adapt_stem
+from gansynth.classify.training import augment_batch, epoch_order
 from gansynth.errors import CheckpointError, ConfigError, DataError
 
 # timm's tiny test models train on digits in seconds on 2 CPU cores; older timm releases lack them.
@@ -185,7 +186,7 @@ def test_balanced_training_on_an_imbalanced_subset(digits):
 
 
 def test_every_step_sees_a_full_batch_and_the_schedule_reaches_zero():
-    from gansynth.classify_net import _lr_factor, training_budget
+    from gansynth.classify.training import _lr_factor, training_budget
 
     config = ClassifierConfig(model=FAST_MODEL, epochs=3, batch_size=64)
     assert training_budget(10, config) == (1, 1)  # a set smaller than a batch: one full (repeated) batch

@@ -3,43 +3,8 @@
 import json
 
 import pytest
-from conftest import make_folder
+from conftest import TINY, assert_user_error, make_folder, run_cli
 from PIL import Image
-
-from gansynth.cli import main
-
-TINY = [
-    "--set",
-    "model.arch=dcgan",
-    "--set",
-    "model.g_width=32",
-    "--set",
-    "model.d_width=16",
-    "--set",
-    "model.z_dim=16",
-    "--set",
-    "model.embed_dim=8",
-    "--batch-size",
-    "16",
-    "--device",
-    "cpu",
-    "--quiet",
-]
-
-
-def run_cli(args, capsys) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
-
-
-def assert_user_error(args, capsys, fragment: str) -> str:
-    code, _, err = run_cli(args, capsys)
-    assert code == 2, err
-    assert "error:" in err and "hint:" in err and "Traceback" not in err
-    assert fragment in err, err
-    return err
 
 
 @pytest.fixture

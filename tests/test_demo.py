@@ -3,17 +3,10 @@
 import json
 
 import pytest
+from conftest import run_cli
 
-from gansynth.cli import main
 from gansynth.demo import run_demo
 from gansynth.mixing import Mixing
-
-
-def run_cli(args, capsys) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
 
 
 def test_demo_runs_every_stage_and_ends_with_the_verdict(tmp_path, capsys):
@@ -40,7 +33,7 @@ def test_demo_runs_every_stage_and_ends_with_the_verdict(tmp_path, capsys):
     assert set(result.export.counts.values()) == {max(counts.values())}
     assert {c["name"]: c["count"] for c in manifest["classes"]} == result.export.counts
     assert manifest["metrics"]["fid"] == record["fid"]  # the manifest snapshots the run's latest metrics
-    assert len((out / "synthetic" / "metadata.csv").read_text().splitlines()) == 1 + sum(result.export.counts.values())
+    assert len((out / "synthetic" / "images.csv").read_text().splitlines()) == 1 + sum(result.export.counts.values())
     # benchmark: all four arms on the held-out split, report files, and the verdict as the last line on stdout
     report = json.loads((out / "benchmark" / "report.json").read_text())
     assert set(report["arms"]) == {"real", "real+synthetic", "synthetic", "rebalanced", "balanced-softmax"}

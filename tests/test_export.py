@@ -16,14 +16,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_run
+from conftest import make_run, run_cli
 from PIL import Image
 
-from gansynth.cli import main
 from gansynth.errors import ConfigError, ExportError
 from gansynth.exporter import SEED_STRIDE, export, image_folder
 from gansynth.exporter.plan import folder_names, sanitize
-from gansynth.synthetic import SyntheticDataset, as_tensor
+from gansynth.exporter.synthetic import SyntheticDataset, as_tensor
 
 NAMES = ["cat", "dog", "fox"]
 
@@ -50,7 +49,7 @@ def images_of(root: Path) -> dict[str, bytes]:
 
 
 def rows(out: Path) -> list[dict]:
-    with open(out / "metadata.csv", newline="") as f:
+    with open(out / "images.csv", newline="") as f:
         return list(csv.DictReader(f))
 
 
@@ -71,7 +70,7 @@ def no_temp_files(root: Path) -> bool:
 # --- counts, layout, formats -------------------------------------------------------------------------------------
 
 
-def test_exact_counts_layout_metadata_and_manifest(run3, tmp_path):
+def test_exact_counts_layout_images_csv_and_manifest(run3, tmp_path):
     out = tmp_path / "out"
     result = quick(run3, out, per_class=7, seed=3)
     assert result.complete and result.written == 21 and result.counts == {"cat": 7, "dog": 7, "fox": 7}
@@ -86,7 +85,7 @@ def test_exact_counts_layout_metadata_and_manifest(run3, tmp_path):
     assert manifest["num_images"] == 21 and manifest["seed"] == 3 and manifest["filter"] is None
     assert [c["count"] for c in manifest["classes"]] == [7, 7, 7]
     assert manifest["run"]["checkpoint_sha256"] and manifest["run"]["class_names"] == NAMES
-    assert {p.name for p in out.iterdir()} == {"images", "metadata.csv", "manifest.json", ".export"}
+    assert {p.name for p in out.iterdir()} == {"images", "images.csv", "manifest.json", ".export"}
     assert no_temp_files(out)
 
 
@@ -173,15 +172,41 @@ def test_images_load_as_imagefolder_in_training_order(run3, tmp_path):
         assert by_file[str(Path(path).relative_to(tmp_path / "out"))] == target
 
 
-def test_export_root_loads_with_hugging_face_imagefolder(run3, tmp_path):
+@pytest.mark.parametrize(
+    "names",
+    [NAMES, ["0", "1", "10", "2", "3"], ["Egyptian cat", "golden retriever", "red fox"]],
+    ids=["words", "digits", "spaces"],
+)
+def test_export_root_loads_with_hugging_face_imagefolder_as_class_labels(tmp_path, names):
+    """The real ``datasets`` client: ``label`` is a ClassLabel named by the run's classes, in training order (the
+    order a folder scan gives: sorted names, so "10" comes before "2"), and every image carries its own class."""
     datasets = pytest.importorskip("datasets")
+    run = make_run(tmp_path / "runs" / "r", names, channels=3, counts=[3] * len(names))
     out = tmp_path / "out"
-    quick(run3, out, per_class=3, classes=["dog", "fox"])
+    quick(run, out, per_class=2)
     data = datasets.load_dataset("imagefolder", data_dir=str(out), split="train", cache_dir=str(tmp_path / "hf"))
-    assert len(data) == 6 and sorted(data["label"]) == [1, 1, 1, 2, 2, 2]  # training indices from metadata.csv
+    label = data.features["label"]
+    assert isinstance(label, datasets.ClassLabel) and label.names == names
+    assert set(data.column_names) == {"image", "label"}  # images.csv and .export/ are not read as metadata
+    by_file = {Path(r["file_name"]).name: int(r["label"]) for r in rows(out)}
+    assert len(data) == 2 * len(names) == len(by_file)
     for item in data:
-        assert item["class_name"] == NAMES[item["label"]] and item["image"].size == (16, 16)
-        assert item["seed"] // SEED_STRIDE == item["label"]
+        seed = int(Path(item["image"].filename).stem.rsplit("-", 1)[1])
+        assert item["label"] == seed // SEED_STRIDE == by_file[Path(item["image"].filename).name]
+        assert item["image"].size == (16, 16)
+
+
+def test_an_older_exports_metadata_csv_is_replaced_and_a_users_is_kept(run3, tmp_path):
+    out = tmp_path / "out"
+    quick(run3, out, per_class=2)
+    (out / "metadata.csv").write_text("file_name,label,class_name,seed\nimages/cat/cat-0.png,0,cat,0\n")
+    (out / "manifest.json").unlink()
+    quick(run3, out, per_class=2)  # the rerun completes the export again and drops the old table
+    assert not (out / "metadata.csv").exists() and (out / "images.csv").is_file()
+    (out / "metadata.csv").write_text("file_name,caption\nimages/cat/cat-0.png,my own\n")
+    (out / "manifest.json").unlink()
+    quick(run3, out, per_class=2)
+    assert (out / "metadata.csv").read_text().startswith("file_name,caption")
 
 
 # --- determinism, shards, resume ---------------------------------------------------------------------------------
@@ -202,14 +227,14 @@ def test_shards_together_equal_the_unsharded_export(run3, tmp_path, filtered):
     parts = []
     for i in range(3):
         result = quick(run3, tmp_path / "shared", shard=f"{i}/3", **kwargs)
-        assert result.complete == (i == 2)  # the last shard assembles metadata.csv and manifest.json
+        assert result.complete == (i == 2)  # the last shard assembles images.csv and manifest.json
         quick(run3, tmp_path / f"alone{i}", shard=(i, 3), **kwargs)
         parts.append(set(images_of(tmp_path / f"alone{i}")))
     assert all(not (a & b) for a in parts for b in parts if a is not b) and all(parts)
     whole = tree(tmp_path / "whole")
     assert images_of(tmp_path / "shared") == images_of(tmp_path / "whole")
     assert set().union(*parts) == set(images_of(tmp_path / "whole"))
-    assert (tmp_path / "shared/metadata.csv").read_bytes() == whole["metadata.csv"]
+    assert (tmp_path / "shared/images.csv").read_bytes() == whole["images.csv"]
 
 
 def test_kill_9_then_rerun_completes_without_duplicates(tmp_path):
@@ -360,7 +385,7 @@ def test_synthetic_dataset_same_items_in_dataloader_workers_and_processes(run3):
     images, labels = zip(*loader)
     assert torch.equal(torch.cat(images), here) and torch.cat(labels).tolist() == [0] * 8 + [10] * 8 + [20] * 8
     code = (
-        "import hashlib, sys; from gansynth.synthetic import SyntheticDataset, as_tensor;"
+        "import hashlib, sys; from gansynth.exporter.synthetic import SyntheticDataset, as_tensor;"
         f"d = SyntheticDataset({str(run3)!r}, per_class=8, transform=as_tensor);"
         "print(hashlib.sha256(b''.join(d[i][0].numpy().tobytes() for i in range(len(d)))).hexdigest())"
     )
@@ -399,13 +424,6 @@ def test_public_api_survives_submodule_imports():
 
 
 # --- CLI ---------------------------------------------------------------------------------------------------------
-
-
-def run_cli(args, capsys) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
 
 
 def test_cli_export_writes_and_records_its_command(run3, tmp_path, capsys):

@@ -23,8 +23,8 @@ from PIL import Image
 import gansynth
 from gansynth.checkpoint import recover, save_snapshot
 from gansynth.errors import CheckpointError, ConfigError, GansynthError, MetricError, OutputError
+from gansynth.exporter.synthetic import SyntheticDataset
 from gansynth.sampler import load_sampler
-from gansynth.synthetic import SyntheticDataset
 
 EXPORT = ["--device", "cpu", "--quiet"]
 
@@ -192,7 +192,7 @@ def test_full_disk_during_the_journal_is_an_error_and_a_rerun_completes(world, t
     code, _, err = run_cli(args, capsys)
     assert code == 0, err
     assert (out / "manifest.json").exists()
-    rows = (out / "metadata.csv").read_text().splitlines()[1:]
+    rows = (out / "images.csv").read_text().splitlines()[1:]
     assert len(rows) == 3 * 70 and len({r.split(",")[0] for r in rows}) == 3 * 70
 
 
@@ -222,7 +222,7 @@ def test_a_truncated_image_is_not_trusted_by_its_name(world, tmp_path, capsys, f
     victim.write_bytes(good[: len(good) // 2])
     if not finished:
         (out / "manifest.json").unlink()
-        (out / "metadata.csv").unlink()
+        (out / "images.csv").unlink()
     code, _, err = run_cli(args, capsys)
     assert code == 0, err
     assert victim.read_bytes() == good

@@ -83,6 +83,6 @@ def test_min_confidence_export_with_the_runs_own_domain_classifier(digits_run, t
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     scorer = manifest["filter"]["scorer"]
     assert scorer["name"] == "domain" and scorer["heldout_accuracy"] > 0.9 and scorer["matches_training_data"]
-    with open(tmp_path / "out" / "metadata.csv", newline="") as f:
+    with open(tmp_path / "out" / "images.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 200 and min(float(r["confidence"]) for r in rows) >= 0.9

@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import make_folder, make_run
+from conftest import make_folder, make_run, run_cli
 from PIL import Image
 
-from gansynth.cli import main
 from gansynth.data import load_dataset
 from gansynth.errors import CheckpointError, ConfigError, MetricError
 from gansynth.metrics import formulas
@@ -29,13 +28,6 @@ PROTOCOL_KEYS = {
     "domain_heldout_accuracy", "kimg", "checkpoint_sha256",
 }  # fmt: skip
 CLASS_KEYS = {"fid", "precision", "recall", "density", "coverage", "label_fidelity", "collapse"}
-
-
-def run_cli(args, capsys) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
 
 
 def assert_user_error(args, capsys, *fragments: str) -> str:

@@ -8,8 +8,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gansynth.classify import ClassifierConfig, evaluate_predictions, stratified_split, train_classifier
-from gansynth.classify_net import build_classifier
+from gansynth.classify import (
+    ClassifierConfig,
+    build_classifier,
+    evaluate_predictions,
+    stratified_split,
+    train_classifier,
+)
 from gansynth.errors import ConfigError
 from gansynth.mixing import (
     NO_SYNTHETIC,

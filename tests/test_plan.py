@@ -85,10 +85,32 @@ def test_an_explicit_length_never_calibrates(monkeypatch):
     monkeypatch.setattr(plan_module, "measure_throughput", lambda *a, **k: pytest.fail("calibrated"))
     lines: list[str] = []
     config = Config.from_dict({"train": {"kimg": 3.0}})
-    planned = plan_fit(config, _FakeData(10), cpu_runtime(), None, {"train.kimg"}, lines.append)
+    planned, _ = plan_fit(config, _FakeData(10), cpu_runtime(), None, {"train.kimg"}, lines.append)
     assert planned.train.kimg == 3.0 and planned.plan.source == "given" and "as given" in lines[0]
     with pytest.raises(ConfigError, match="both given"):
         plan_fit(config, _FakeData(10), cpu_runtime(), "5m", {"train.kimg"})
+
+
+def test_a_budget_too_small_for_the_data_resolution_plans_one_size_down(monkeypatch):
+    """3 000 images at 32 px want 150 kimg; a 10-minute budget at 200 img/s holds ~113: the plan moves to 16 px,
+    where the calibrated 800 img/s reaches the length; without a reloader (--resolution) it stays at 32 px."""
+    from gansynth.runtime import cpu_runtime
+
+    class Data(_FakeData):
+        def __init__(self, resolution: int) -> None:
+            super().__init__(3000)
+            self.resolution = resolution
+
+    speed = {32: 200.0, 16: 800.0}
+    monkeypatch.setattr(plan_module, "measure_throughput", lambda c, d, r: speed[d.resolution])
+    lines: list[str] = []
+    config = Config.from_dict({"data": {"resolution": 32}})
+    planned, data = plan_fit(config, Data(32), cpu_runtime(), "10m", set(), lines.append, reload=Data)
+    assert data.resolution == 16 and planned.data.resolution == 16
+    assert planned.train.kimg >= needed_kimg(3000) and planned.model.g_width > 16
+    assert any("planning at 16 px instead" in line for line in lines)
+    kept, data = plan_fit(config, Data(32), cpu_runtime(), "10m", set(), lines.append, reload=None)
+    assert data.resolution == 32 and kept.data.resolution == 32 and kept.train.kimg < needed_kimg(3000)
 
 
 def test_fit_on_a_budget_writes_its_plan_and_resume_keeps_it(tmp_path, monkeypatch, capsys):
@@ -133,7 +155,8 @@ def _native_run(tmp_path, native: int):
 
 
 def test_sample_export_and_synthetic_dataset_write_the_native_size(tmp_path, capsys):
-    from gansynth.sampler import load_sampler, resize
+    from gansynth.images import resize
+    from gansynth.sampler import load_sampler
 
     run = _native_run(tmp_path, 28)
     sampler = load_sampler(run)
@@ -207,7 +230,7 @@ class _Copier(torch.nn.Module):
         self.dataset = dataset
 
     def forward(self, z, y):
-        from gansynth.sampler import to_float
+        from gansynth.images import to_float
 
         out = []
         for label, row in zip(y.tolist(), z):

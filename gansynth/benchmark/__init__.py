@@ -6,15 +6,9 @@ the verdict rule, ``record`` assembles report.json; :mod:`gansynth.report` forma
 """
 
 from gansynth.benchmark.plan import ARMS, NON_GENERATIVE, sweep_arm
-from gansynth.benchmark.run import (
-    DEFAULT_EPOCHS,
-    DEFAULT_MODEL,
-    DEFAULT_SEEDS,
-    MIN_STEPS,
-    BenchmarkResult,
-    benchmark,
-)
+from gansynth.benchmark.run import BenchmarkResult, benchmark
 from gansynth.benchmark.select import CANDIDATES
+from gansynth.benchmark.spec import DEFAULT_EPOCHS, DEFAULT_MODEL, DEFAULT_SEEDS, MIN_STEPS, BenchmarkSpec
 from gansynth.benchmark.stats import HELPS, HURTS, INCONCLUSIVE, NO_HELP, paired_comparison
 
 __all__ = [
@@ -30,6 +24,7 @@ __all__ = [
     "NON_GENERATIVE",
     "NO_HELP",
     "BenchmarkResult",
+    "BenchmarkSpec",
     "benchmark",
     "paired_comparison",
     "sweep_arm",

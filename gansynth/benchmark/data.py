@@ -17,9 +17,10 @@ from PIL import Image
 
 from gansynth.data import RESOLUTIONS, ImageDataset, is_builtin, load_dataset
 from gansynth.errors import BenchmarkError, DataError
+from gansynth.exporter.store import IMAGES, MANIFEST
+from gansynth.images import match_channels, resize
 
 MIN_PER_CLASS_FOR_SPLIT = 2  # one image to train on, one to test on
-LUMA = (0.299, 0.587, 0.114)  # ITU-R 601 RGB → gray weights, as PIL's "L" conversion
 _SHOW = 5  # examples named in a message
 
 
@@ -43,15 +44,7 @@ def native_side(dataset: ImageDataset) -> int:
 
 def match_geometry(images: torch.Tensor, channels: int, resolution: int) -> torch.Tensor:
     """uint8 ``[N, C, H, W]`` → uint8 ``[N, channels, resolution, resolution]`` (gray ↔ RGB, antialiased resize)."""
-    if images.shape[1] != channels:
-        if channels == 1:
-            weights = torch.tensor(LUMA, dtype=torch.float32).view(1, 3, 1, 1)
-            images = (images.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
-        else:
-            images = images.expand(-1, channels, -1, -1).contiguous()
-    from gansynth.sampler import resize
-
-    return resize(images, resolution)
+    return resize(match_channels(images, channels), resolution)
 
 
 def conform(dataset: ImageDataset, reference: ImageDataset, what: str) -> ImageDataset:
@@ -175,10 +168,10 @@ def synthetic_folder(path: str | Path) -> tuple[Path, dict | None]:
     Accepts an export root (``images/`` + ``manifest.json``), its ``images/`` folder, or any class-folder tree.
     """
     path = Path(path)
-    if (path / "images").is_dir() and (path / "manifest.json").is_file():
-        return path / "images", _read_manifest(path / "manifest.json")
-    if path.name == "images" and (path.parent / "manifest.json").is_file():
-        return path, _read_manifest(path.parent / "manifest.json")
+    if (path / IMAGES).is_dir() and (path / MANIFEST).is_file():
+        return path / IMAGES, _read_manifest(path / MANIFEST)
+    if path.name == IMAGES and (path.parent / MANIFEST).is_file():
+        return path, _read_manifest(path.parent / MANIFEST)
     return path, None
 
 

@@ -13,8 +13,10 @@ from PIL import Image
 from rich.console import Console
 
 from gansynth.benchmark.data import held_out_split
-from gansynth.benchmark.run import DEFAULT_EPOCHS, DEFAULT_MODEL, DEFAULT_SEEDS, BenchmarkResult, benchmark
+from gansynth.benchmark.run import BenchmarkResult, benchmark
+from gansynth.benchmark.spec import DEFAULT_EPOCHS, DEFAULT_MODEL, DEFAULT_SEEDS
 from gansynth.data import ImageDataset, load_dataset
+from gansynth.rundir import TRAIN_STATE_JSON
 from gansynth.runtime import Runtime
 
 DIGITS_TEST_FRACTION = 0.2
@@ -77,7 +79,7 @@ def run_digits_benchmark(
         from gansynth.train.fit import fit
 
         run = out / "run"
-        resume = (run / "train_state.json").exists()
+        resume = (run / TRAIN_STATE_JSON).exists()
         fit(train_dir, out=run, recipe="digits", resume=resume, progress=progress, console=console, kimg=kimg)
     return benchmark(
         train_dir,

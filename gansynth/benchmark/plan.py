@@ -13,18 +13,15 @@ Images are taken per class in the synthetic set's file order, so smaller selecti
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from gansynth.classify_net import check_model_name
 from gansynth.data import ImageDataset
-from gansynth.errors import BenchmarkError, ConfigError
+from gansynth.errors import BenchmarkError
 from gansynth.mixing import Mixing
-from gansynth.registry import did_you_mean
 
 ARMS = ("real", "real+synthetic", "synthetic", "rebalanced", "balanced-softmax")
 SYNTHETIC_ARMS = ("real+synthetic", "synthetic")
@@ -79,69 +76,6 @@ class SyntheticPlan:
                 f"the synthetic set has too few images for {self.policy}: {'; '.join(short)}",
                 hint="export more images per class, or lower --synthetic-per-class / --ratio-sweep",
             )
-
-
-def check_options(
-    arms: Sequence[str] | None,
-    model: str,
-    epochs: int,
-    seeds: int,
-    has_synthetic: bool,
-    both_sources: bool,
-    per_class: int | None,
-    balance_to: str | int | None,
-    ratio_sweep: Sequence[float] | None,
-    min_steps: int,
-    batch_size: int,
-) -> tuple[list[str], list[float]]:
-    """Validate the benchmark options before any data is loaded; returns the arms in order and the sweep ratios."""
-    for key, value in (("seeds", seeds), ("epochs", epochs), ("min_steps", min_steps), ("batch_size", batch_size)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            hint = "use 3 or more seeds: the verdict compares arms seed by seed" if key == "seeds" else "e.g. 15"
-            raise ConfigError(f"{key} must be >= 1, got {value!r}", hint=hint)
-    check_model_name(model)
-    if both_sources:
-        raise BenchmarkError("--synthetic and --run were both given", hint="pass one synthetic source")
-    if per_class is not None and balance_to is not None:
-        raise BenchmarkError(
-            "--synthetic-per-class and --balance-to were both given", hint="choose +N per class or a top-up target"
-        )
-    if per_class is not None and (not isinstance(per_class, int) or isinstance(per_class, bool) or per_class < 1):
-        raise ConfigError(f"synthetic_per_class must be >= 1, got {per_class!r}", hint="e.g. 500")
-    if (
-        balance_to is not None
-        and balance_to != "max"
-        and not (isinstance(balance_to, int) and not isinstance(balance_to, bool) and balance_to >= 1)
-    ):
-        raise ConfigError(f"balance_to must be 'max' or a count >= 1, got {balance_to!r}", hint="e.g. --balance-to max")
-    chosen = _check_arms(arms, has_synthetic)
-    ratios = sorted({float(r) for r in ratio_sweep or ()})
-    bad = [r for r in ratios if not math.isfinite(r) or r <= 0]
-    if bad:
-        raise ConfigError(f"ratio sweep values must be > 0, got {bad}", hint="e.g. --ratio-sweep 0.25,0.5,1,2")
-    if not has_synthetic and (ratios or per_class is not None or balance_to is not None):
-        raise BenchmarkError(
-            "--synthetic-per-class, --balance-to and --ratio-sweep need synthetic images",
-            hint="pass --synthetic DIR (an export) or --run RUN",
-        )
-    return chosen, ratios
-
-
-def _check_arms(arms: Sequence[str] | None, has_synthetic: bool) -> list[str]:
-    if arms is None:
-        return list(ARMS) if has_synthetic else [a for a in ARMS if a not in SYNTHETIC_ARMS]
-    unknown = [a for a in arms if a not in ARMS]
-    if unknown:
-        raise ConfigError(f"unknown arm {unknown[0]!r}", hint=did_you_mean(unknown[0], list(ARMS)))
-    if not arms:
-        raise ConfigError("no arms given", hint=f"choose from {', '.join(ARMS)}")
-    needing = [a for a in arms if a in SYNTHETIC_ARMS]
-    if needing and not has_synthetic:
-        raise BenchmarkError(
-            f"arm(s) {', '.join(needing)} need synthetic images",
-            hint="pass --synthetic DIR (an export) or --run RUN, or choose --arms real,rebalanced",
-        )
-    return [a for a in ARMS if a in arms]
 
 
 def plan_synthetic(

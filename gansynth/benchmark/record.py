@@ -72,23 +72,30 @@ def build_record(
         for arm, runs in scores.items()
     }
     best = best_non_generative(arms)
-    first = [("real+synthetic", best)] if best else []
-    pairs = list(dict.fromkeys(first + list(COMPARISONS) + [(sweep_arm(r), "real") for r in ratios]))
-    comparisons = []
-    for arm, baseline in pairs:
-        if arm in arms and baseline in arms:
-            result = paired_comparison(arms[arm][VERDICT_METRIC]["values"], arms[baseline][VERDICT_METRIC]["values"])
-            comparisons.append(
-                {
-                    "arm": arm,
-                    "baseline": baseline,
-                    "metric": VERDICT_METRIC,
-                    **result,
-                    "line": verdict_line(arm, baseline, result),
-                }
-            )
+    comparisons = _comparisons(arms, best, ratios)
     verdict = comparisons[0]["line"] if comparisons else f"one arm only: no comparison ({NO_HELP} is not judged)"
-    protocol = {
+    protocol = _protocol(
+        built, seconds, train, test, split, base, seeds, runtime, plan, selection, source, ratios, notes,
+        wall_seconds,
+    )  # fmt: skip
+    confusion = {arm: sum_confusion([run["confusion"] for run in runs]) for arm, runs in scores.items()}
+    return {
+        "arms": arms,
+        "comparisons": comparisons,
+        "verdict": verdict,
+        "best_non_generative": best,
+        "selection": selection,
+        "confusion": confusion,
+        "protocol": protocol,
+        "recommendation": recommendation(selection, plan, source, comparisons),
+    }
+
+
+def _protocol(built, seconds, train, test, split, base, seeds, runtime, plan, selection, source, ratios, notes,
+              wall_seconds) -> dict:  # fmt: skip
+    """The record's ``protocol``: what was trained on what, how, on which device, in how long."""
+    names = train.class_names
+    return {
         "gansynth_version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "device": _device(runtime),
@@ -130,17 +137,19 @@ def build_record(
         "run_seconds": seconds,
         "wall_seconds": wall_seconds,
     }
-    confusion = {arm: sum_confusion([run["confusion"] for run in runs]) for arm, runs in scores.items()}
-    return {
-        "arms": arms,
-        "comparisons": comparisons,
-        "verdict": verdict,
-        "best_non_generative": best,
-        "selection": selection,
-        "confusion": confusion,
-        "protocol": protocol,
-        "recommendation": recommendation(selection, plan, source, comparisons),
-    }
+
+
+def _comparisons(arms: dict, best: str | None, ratios: list[float]) -> list[dict]:
+    """Paired comparisons, real+synthetic vs the best non-generative arm first; arms that did not run are skipped."""
+    first = [("real+synthetic", best)] if best else []
+    pairs = list(dict.fromkeys(first + list(COMPARISONS) + [(sweep_arm(r), "real") for r in ratios]))
+    comparisons = []
+    for arm, baseline in pairs:
+        if arm in arms and baseline in arms:
+            result = paired_comparison(arms[arm][VERDICT_METRIC]["values"], arms[baseline][VERDICT_METRIC]["values"])
+            line = verdict_line(arm, baseline, result)
+            comparisons.append({"arm": arm, "baseline": baseline, "metric": VERDICT_METRIC, **result, "line": line})
+    return comparisons
 
 
 def best_non_generative(arms: dict) -> str | None:

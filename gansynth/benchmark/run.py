@@ -13,7 +13,6 @@ never enters training or any choice.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -25,7 +24,6 @@ from gansynth.benchmark.plan import (
     Arm,
     SyntheticPlan,
     build_arms,
-    check_options,
     export_count,
     plan_synthetic,
     take_first,
@@ -35,27 +33,19 @@ from gansynth.benchmark.select import (
     CANDIDATES,
     LEGACY,
     MIN_GAIN,
-    VALIDATION_FRACTION,
     carve_validation,
     choose_mixing,
     grow_budget,
     validation_scorer,
 )
+from gansynth.benchmark.spec import BenchmarkSpec
 from gansynth.classify import ClassifierConfig, evaluate_predictions, train_classifier
 from gansynth.data import ImageDataset
-from gansynth.errors import ConfigError, DataError
+from gansynth.errors import DataError
 from gansynth.io import make_dirs
 from gansynth.mixing import Mixing
 from gansynth.runtime import Runtime, make_runtime
-
-DEFAULT_MODEL = "test_efficientnet"  # timm's tiny EfficientNet: ~99% on digits in ~10 s on one CPU thread
-DEFAULT_EPOCHS = 15
-DEFAULT_SEEDS = 3
-MIN_STEPS = 200  # so that tiny real sets still train to convergence
-BATCH_SIZE = 128
-TEST_FRACTION = 0.2
-SPLIT_SEED = 0
-BUDGETS = ("auto", "fixed")
+from gansynth.specs import as_spec
 
 
 @dataclass
@@ -87,134 +77,74 @@ def benchmark(
     test: str | Path | ImageDataset | None = None,
     synthetic: str | Path | ImageDataset | None = None,
     run: str | Path | None = None,
-    arms: Sequence[str] | None = None,
-    model: str = DEFAULT_MODEL,
-    epochs: int = DEFAULT_EPOCHS,
-    seeds: int = DEFAULT_SEEDS,
-    synthetic_per_class: int | None = None,
-    balance_to: str | int | None = None,
-    ratio_sweep: Sequence[float] | None = None,
-    out: str | Path = "benchmark",
-    runtime: Runtime | None = None,
-    progress: bool = True,
     *,
-    flip: bool | None = None,
-    test_fraction: float = TEST_FRACTION,
-    split_seed: int = SPLIT_SEED,
-    min_steps: int = MIN_STEPS,
-    batch_size: int = BATCH_SIZE,
+    spec: BenchmarkSpec | None = None,
+    runtime: Runtime | None = None,
     console: Console | None = None,
-    mixings: Sequence[Mixing] | None = None,
-    budget: str = "auto",
-    validation_fraction: float = VALIDATION_FRACTION,
-    selection_seeds: int = 1,
+    **options,
 ) -> BenchmarkResult:
     """Does synthetic data help a classifier? Train every arm with every seed, score on real test images, report.
 
     Args:
         real_train: real labeled images: a folder ``<root>/<class>/*.png``, ``"digits"``, or an ImageDataset.
-        test: real test images; None holds out a stratified ``test_fraction`` of ``real_train`` (recorded).
+        test: real test images; None holds out a stratified ``spec.test_fraction`` of ``real_train`` (recorded).
         synthetic: a synthetic set (an export root, its ``images/`` folder, any class-folder tree, or an
             ImageDataset); its class names must equal the real ones. Other resolutions/channels are converted.
-        run: a run directory whose generator provides the synthetic set through the export code instead.
-        arms: subset of ``real``, ``real+synthetic``, ``synthetic``, ``rebalanced``, ``balanced-softmax``; None → all
-            that the inputs allow.
-        model: timm model name, trained from scratch.
-        epochs: training length in passes over the real training set; every arm gets the same number of steps.
-        seeds: independent runs per arm (seeds 0..seeds-1, shared by the arms).
-        synthetic_per_class: real+synthetic adds this many synthetic images to every class.
-        balance_to: real+synthetic tops every class up to this count (``"max"``: the largest real class).
-            Neither: a ``synthetic`` folder is added whole; a ``run`` tops up to the largest class (or, when the
-            real classes are already balanced, adds as many images per class as the largest real class has).
-        ratio_sweep: extra real+synthetic arms adding ``round(r × largest real class)`` images to every class.
-        out: report folder (``report.json``, ``report.md``, PNG charts; ``synthetic/`` for a ``run``).
+        run: a run directory whose generator provides the synthetic set through the export code instead. With
+            neither ``synthetic_per_class`` nor ``balance_to``, a ``synthetic`` folder is added whole; a ``run``
+            tops up to the largest class (or, when the real classes are already balanced, adds as many images per
+            class as the largest real class has).
+        spec: the options as one :class:`BenchmarkSpec`; or pass its fields as keywords
+            (``benchmark("digits", run=run, seeds=5)``), not both.
         runtime: device / precision / compile; None → :func:`gansynth.runtime.make_runtime` defaults.
-        progress: show progress and per-run scores on stderr.
-        flip: horizontal-flip augmentation; None → on, except for the built-in digits.
-        test_fraction: share of each class held out when ``test`` is None.
-        split_seed: seed of that held-out split.
-        min_steps: floor on the optimizer steps of every run.
-        batch_size: images per optimizer step.
         console: where progress goes (stderr by default).
-        mixings: candidate mixings of real+synthetic, chosen on validation ("no synthetic" is always a candidate);
-            None → :data:`gansynth.benchmark.select.CANDIDATES`; one mixing → used as given, no choice.
-        budget: ``auto`` (steps grow until real-only converges on validation) or ``fixed`` (the epochs rule).
-        validation_fraction: share of each class of the real training images used for validation.
-        selection_seeds: classifier seeds averaged per validation score.
 
     Returns:
-        The record (also written to ``out/report.json``), its folder and the files written.
+        The record (also written to ``spec.out/report.json``), its folder and the files written.
 
     Raises:
         BenchmarkError / ConfigError / DataError: inputs that cannot be benchmarked as asked (message + hint).
     """
     started = time.perf_counter()
-    console = console or Console(stderr=True, highlight=False, soft_wrap=True, quiet=not progress)
-    from_run = run is not None
-    arm_names, ratios = check_options(
-        arms,
-        model,
-        epochs,
-        seeds,
-        synthetic is not None or from_run,
-        synthetic is not None and from_run,
-        synthetic_per_class,
-        balance_to,
-        ratio_sweep,
-        min_steps,
-        batch_size,
-    )
-    mixings = _check_choice_options(mixings, budget, validation_fraction, selection_seeds)
+    spec = as_spec(BenchmarkSpec, spec, options, "benchmark")
+    console = console or Console(stderr=True, highlight=False, soft_wrap=True, quiet=not spec.progress)
+    arm_names = spec.arms_for(synthetic is not None or run is not None, synthetic is not None and run is not None)
     runtime = runtime or make_runtime()
-    out = make_dirs(out)
+    out = make_dirs(spec.out)
     notes: list[str] = []
     real = bdata.load_images(real_train)
-    train, test_set, split = _train_and_test(real, test, test_fraction, split_seed, notes)
-    flip = not bdata.is_builtin_source(real_train) if flip is None else flip
+    train, test_set, split = _train_and_test(real, test, spec.test_fraction, spec.split_seed, notes)
+    flip = not bdata.is_builtin_source(real_train) if spec.flip is None else spec.flip
 
     pool, source = None, None
-    if any(a in SYNTHETIC_ARMS for a in arm_names) or ratios:
+    if any(a in SYNTHETIC_ARMS for a in arm_names) or spec.ratio_sweep:
         exported = None
-        if from_run:
-            count = export_count(train.counts, ratios, synthetic_per_class, balance_to)
-            exported = _export_run(train, run, split, out, count, runtime.device.type, progress, notes)
+        if run is not None:
+            count = export_count(train.counts, spec.ratio_sweep, spec.synthetic_per_class, spec.balance_to)
+            exported = _export_run(train, run, split, out, count, runtime.device.type, spec.progress, notes)
         pool, source = _synthetic_pool(train, test_set, synthetic, exported, notes)
     plan = plan_synthetic(
-        train.counts, pool.counts if pool else None, from_run, synthetic_per_class, balance_to, ratios
-    )
+        train.counts, pool.counts if pool else None, run is not None, spec.synthetic_per_class, spec.balance_to,
+        list(spec.ratio_sweep),
+    )  # fmt: skip
     if pool is not None:
         plan.check_available(pool.counts, train.class_names)
-    base = ClassifierConfig(model=model, epochs=epochs, batch_size=batch_size, flip=flip)
-    steps, chosen, selection = _choose(
-        train, pool, plan, arm_names, base, mixings, budget, validation_fraction, selection_seeds, min_steps,
-        runtime, console, notes,
-    )  # fmt: skip
+    base = ClassifierConfig(model=spec.model, epochs=spec.epochs, batch_size=spec.batch_size, flip=flip)
+    steps, chosen, selection = _choose(train, pool, plan, arm_names, base, spec, runtime, console, notes)
     base = replace(base, steps=steps)
     built = build_arms(arm_names, train, pool, plan, chosen, chosen if chosen.uses_synthetic else LEGACY)
     for note in notes:
         console.print(f"[yellow]note:[/] {note}")
     console.print(
-        f"benchmark: {len(built)} arms × {seeds} seeds of {model}, {steps} steps of {batch_size} per run; "
-        f"train {len(train)} real images, test {len(test_set)}; device {runtime.device}"
+        f"benchmark: {len(built)} arms × {spec.seeds} seeds of {spec.model}, {steps} steps of {spec.batch_size} "
+        f"per run; train {len(train)} real images, test {len(test_set)}; device {runtime.device}"
     )
-    scores, seconds = _train_all(built, train, test_set, base, seeds, runtime, console, progress)
+    scores, seconds = _train_all(built, train, test_set, base, spec.seeds, runtime, console, spec.progress)
     record = build_record(
-        built,
-        scores,
-        seconds,
-        train=train,
-        test=test_set,
-        split=split,
-        base=base,
-        seeds=seeds,
-        runtime=runtime,
-        plan=plan,
-        selection=selection,
-        source=source,
-        ratios=ratios,
-        notes=notes,
+        built, scores, seconds, train=train, test=test_set, split=split, base=base, seeds=spec.seeds,
+        runtime=runtime, plan=plan, selection=selection, source=source, ratios=list(spec.ratio_sweep), notes=notes,
         wall_seconds=time.perf_counter() - started,
-    )
+    )  # fmt: skip
     from gansynth.report import write_report
 
     files = write_report(record, out)
@@ -367,49 +297,29 @@ def fixed_steps(count: int, epochs: int, batch_size: int, min_steps: int) -> int
     return max(min_steps, epochs * max(1, count // min(batch_size, count)))
 
 
-def _check_choice_options(
-    mixings: Sequence[Mixing] | None, budget: str, validation_fraction: float, selection_seeds: int
-) -> list[Mixing] | None:
-    """ConfigError for a budget, mixing list, validation share or seed count out of range."""
-    if budget not in BUDGETS:
-        raise ConfigError(f"budget must be 'auto' or 'fixed', got {budget!r}", hint="e.g. --budget auto")
-    if mixings is not None:
-        mixings = list(mixings)
-        if not mixings or not all(isinstance(m, Mixing) for m in mixings):
-            raise ConfigError("mixings must be a non-empty list of gansynth.mixing.Mixing", hint="e.g. [Mixing()]")
-    if not isinstance(validation_fraction, (int, float)) or not 0 < validation_fraction < 1:
-        raise ConfigError(f"validation_fraction must be in (0, 1), got {validation_fraction!r}", hint="e.g. 0.2")
-    if not isinstance(selection_seeds, int) or isinstance(selection_seeds, bool) or selection_seeds < 1:
-        raise ConfigError(f"selection_seeds must be >= 1, got {selection_seeds!r}", hint="e.g. 1")
-    return mixings
-
-
 def _choose(
     train: ImageDataset,
     pool: ImageDataset | None,
     plan: SyntheticPlan,
     arm_names: list[str],
     base: ClassifierConfig,
-    mixings: Sequence[Mixing] | None,
-    budget: str,
-    validation_fraction: float,
-    selection_seeds: int,
-    min_steps: int,
+    spec: BenchmarkSpec,
     runtime: Runtime,
     console: Console,
     notes: list[str],
 ) -> tuple[int, Mixing, dict]:
     """Steps per run, the mixing of real+synthetic and the selection record, all from the real training images."""
+    mixings, min_steps = spec.mixings, spec.min_steps
     steps = fixed_steps(len(train), base.epochs, base.batch_size, min_steps)
     choosing = "real+synthetic" in arm_names and pool is not None and (mixings is None or len(mixings) > 1)
     default = mixings[0] if mixings else CANDIDATES[2]
     record = {"validation": None, "budget": {"mode": "fixed", "steps": steps}, "mixing": None}
     if "real+synthetic" in arm_names:
         record["mixing"] = {"chosen": asdict(default), "chosen_label": default.describe(), "candidates": None}
-    if budget == "fixed" and not choosing:
+    if spec.budget == "fixed" and not choosing:
         return steps, default, record
     try:
-        parts = carve_validation(train, validation_fraction)
+        parts = carve_validation(train, spec.validation_fraction)
     except DataError as exc:
         notes.append(
             f"no validation split ({exc.message}): fixed budget of {steps} steps and mixing {default.describe()}"
@@ -417,11 +327,12 @@ def _choose(
         return steps, default, record
     record["validation"] = parts.record
     score = validation_scorer(parts.validation, base, runtime)
-    seeds = list(range(selection_seeds))
+    seeds = list(range(spec.selection_seeds))
     fit_steps = fixed_steps(len(parts.fit), base.epochs, base.batch_size, min_steps)
     known = None
-    if budget == "auto":
-        grown = grow_budget(parts.fit, fit_steps, score, seeds, lambda line: console.print(line, highlight=False))
+    say = lambda line: console.print(line, highlight=False)  # noqa: E731
+    if spec.budget == "auto":
+        grown = grow_budget(parts.fit, fit_steps, score, seeds, say)
         fit_steps = grown["steps"]
         steps = max(min_steps, round(fit_steps * len(train) / len(parts.fit)))
         kept = next(h for h in grown["history"] if h["steps"] == fit_steps)
@@ -433,16 +344,20 @@ def _choose(
         return steps, default, record
     idx = take_first(pool.labels, plan.add)
     chosen = choose_mixing(
-        parts.fit, pool.images[idx], pool.labels[idx], mixings or CANDIDATES, fit_steps, score, seeds,
-        lambda line: console.print(line, highlight=False), known,
-    )  # fmt: skip
+        parts.fit, pool.images[idx], pool.labels[idx], mixings or CANDIDATES, fit_steps, score, seeds, say, known
+    )
     record["mixing"] = {**chosen, "chosen": asdict(chosen["chosen"])}
-    without = max(c["validation_balanced_accuracy"] for c in chosen["candidates"] if not c["uses_synthetic"])
+    _note_saturation(chosen["candidates"], len(parts.validation), notes)
+    return steps, chosen["chosen"], record
+
+
+def _note_saturation(candidates: list[dict], validation_images: int, notes: list[str]) -> None:
+    """A note when the no-synthetic candidates leave no room for a MIN_GAIN gain on validation."""
+    without = max(c["validation_balanced_accuracy"] for c in candidates if not c["uses_synthetic"])
     if without > 1 - MIN_GAIN:
         notes.append(
             f"validation is saturated: without synthetic images the classifier already scores {without:.3f} "
-            f"balanced accuracy on the {len(parts.validation)} validation images, so no mixing can show a "
+            f"balanced accuracy on the {validation_images} validation images, so no mixing can show a "
             f"{MIN_GAIN * 100:g}-point gain there and the choice rests on the validation log-loss; more validation "
             "images (a larger --validation-fraction) would make it firmer"
         )
-    return steps, chosen["chosen"], record

@@ -8,36 +8,17 @@ from typing import Annotated
 import typer
 
 from gansynth.benchmark import ARMS, DEFAULT_EPOCHS, DEFAULT_MODEL, DEFAULT_SEEDS
-from gansynth.errors import ConfigError
 
-
-def parse_arms(text: str | None) -> list[str] | None:
-    """``"real,rebalanced"`` → ``["real", "rebalanced"]`` (names are checked by the API)."""
-    if text is None:
-        return None
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def parse_ratios(text: str | None) -> list[float] | None:
-    """``"0.25,0.5,1,2"`` → ``[0.25, 0.5, 1.0, 2.0]``."""
-    if text is None:
-        return None
-    try:
-        return [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ConfigError(
-            f"--ratio-sweep {text!r} is not a comma-separated list of numbers", hint="e.g. --ratio-sweep 0.25,0.5,1,2"
-        ) from None
-
-
-def parse_balance_to(text: str | None) -> str | int | None:
-    """``"max"`` or a positive count."""
-    if text is None or text == "max":
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        raise ConfigError(f"--balance-to {text!r} is not 'max' or a count", hint="e.g. --balance-to max") from None
+SUMMARY = "Does the synthetic data help a classifier?"
+EXAMPLES = [
+    ("gansynth benchmark ./images --run runs/images --test ./test", ""),
+    ("gansynth benchmark ./images --synthetic synthetic/images", ""),
+    ("gansynth benchmark digits --arms real,rebalanced --seeds 5", ""),
+]
+MIXING_HELP = (
+    "A candidate mixing of real+synthetic, repeatable: 'none' or key=value pairs of gansynth.mixing.Mixing, e.g. "
+    "'weight=0.3,schedule=deferred' (default: a built-in set, chosen on validation; one → used as given)."
+)
 
 
 def benchmark_command(
@@ -52,7 +33,7 @@ def benchmark_command(
     ] = None,
     run: Annotated[Path | None, typer.Option(help="Run directory: export its generator's images and use them.")] = None,
     arms: Annotated[
-        str | None, typer.Option(help=f"Comma-separated arms (default: all that apply): {','.join(ARMS)}.")
+        str | None, typer.Option(help=f"Comma-separated arms (default: all that apply) of: {', '.join(ARMS)}.")
     ] = None,
     model: Annotated[str, typer.Option(help="Any timm model name, trained from scratch (e.g. resnet18 on GPU).")] = (
         DEFAULT_MODEL
@@ -85,13 +66,7 @@ def benchmark_command(
         int | None, typer.Option(min=1, help="CPU threads for torch (1 is often fastest on a shared machine).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress (the summary still prints).")] = False,
-    mixing: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="A candidate mixing of real+synthetic, repeatable, e.g. 'weight=0.3,max_share=0.5,schedule=deferred,"
-            "balanced_softmax=true' or 'none' (default: a built-in set, chosen on validation; one → used as given)."
-        ),
-    ] = None,
+    mixing: Annotated[list[str] | None, typer.Option(help=MIXING_HELP)] = None,
     budget: Annotated[
         str, typer.Option(help="auto: steps grow until real-only converges on validation; fixed: the --epochs rule.")
     ] = "auto",
@@ -100,26 +75,20 @@ def benchmark_command(
     ] = 0.2,
 ) -> None:
     """Train a classifier on real, real+synthetic, synthetic-only, rebalanced and balanced-softmax arms; verdict."""
-    from gansynth.benchmark import benchmark
+    from gansynth.benchmark import BenchmarkSpec, benchmark
     from gansynth.mixing import parse_mixing
-    from gansynth.report import print_summary
     from gansynth.runtime import make_runtime, set_threads
+    from gansynth.terminal import print_summary
 
-    set_threads(threads)
-    result = benchmark(
-        real_train,
-        test=test,
-        synthetic=synthetic,
-        run=run,
-        arms=parse_arms(arms),
+    spec = BenchmarkSpec(
+        arms=arms,
         model=model,
         epochs=epochs,
         seeds=seeds,
         synthetic_per_class=synthetic_per_class,
-        balance_to=parse_balance_to(balance_to),
-        ratio_sweep=parse_ratios(ratio_sweep),
+        balance_to=balance_to,
+        ratio_sweep=ratio_sweep,
         out=out,
-        runtime=make_runtime(device),
         progress=not quiet,
         flip=flip,
         test_fraction=test_fraction,
@@ -127,4 +96,6 @@ def benchmark_command(
         budget=budget,
         validation_fraction=validation_fraction,
     )
+    set_threads(threads)
+    result = benchmark(real_train, test=test, synthetic=synthetic, run=run, spec=spec, runtime=make_runtime(device))
     print_summary(result.record, report_dir=result.out)

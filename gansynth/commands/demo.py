@@ -7,6 +7,12 @@ from typing import Annotated
 
 import typer
 
+SUMMARY = "The whole pipeline on built-in digits, with a verdict."
+EXAMPLES = [
+    ("gansynth demo", "→ ./gansynth-demo, a few minutes on a CPU"),
+    ("gansynth demo --out /tmp/demo --quiet", "no progress bars"),
+]
+
 
 def demo_command(
     out: Annotated[Path, typer.Option(help="Folder for the demo's data split, run, export and report.")] = Path(

@@ -7,6 +7,13 @@ from typing import Annotated
 
 import typer
 
+SUMMARY = "FID, precision/recall, coverage, label fidelity of a run."
+EXAMPLES = [
+    ("gansynth evaluate", "the latest run under ./runs"),
+    ("gansynth evaluate runs/images --json metrics.json", "also write the record"),
+    ("gansynth evaluate --generated other/images --data ./images", "any image folder"),
+]
+
 
 def evaluate_command(
     run: Annotated[
@@ -37,20 +44,11 @@ def evaluate_command(
 ) -> None:
     """FID, KID, precision/recall, density/coverage, per-class FID, label fidelity — each with its protocol."""
     from gansynth.metrics import evaluate
+    from gansynth.metrics.spec import EvaluateSpec
 
-    record = evaluate(
-        run=run,
-        data=data,
-        generated=generated,
-        num_samples=num_samples,
-        feature_extractor=feature_extractor,
-        weights=weights,
-        json_out=json_out,
-        device=device,
-        progress=not quiet,
-        checkpoint=checkpoint,
-    )
-    from gansynth.report import print_metrics
+    spec = EvaluateSpec(num_samples, feature_extractor, weights, json_out, device, not quiet, checkpoint)
+    record = evaluate(run, data, generated, spec=spec)
+    from gansynth.terminal import print_metrics
 
     print_metrics(record)
     if json_out is not None:

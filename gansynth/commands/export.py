@@ -1,4 +1,4 @@
-"""``gansynth export``: a run's generator → a balanced synthetic ImageFolder with metadata.csv and a manifest."""
+"""``gansynth export``: a run's generator → a balanced synthetic ImageFolder with images.csv and a manifest."""
 
 from __future__ import annotations
 
@@ -7,6 +7,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+SUMMARY = "Write a balanced synthetic ImageFolder with a manifest."
+EXAMPLES = [
+    ("gansynth export --per-class 5000", "→ synthetic/<run>/"),
+    ("gansynth export runs/images --balance-to max", "top up to the largest class"),
+    ("gansynth export --per-class 1000 --min-confidence 0.9", "filtered"),
+    ("gansynth export --per-class 5000 --shard 0/4 --out synthetic/all", "part 0 of 4"),
+]
 
 
 def export_command(
@@ -45,36 +53,28 @@ def export_command(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Write exactly N images per class (or a top-up to balance the real data), deterministic and resumable."""
-    from gansynth.errors import ConfigError
     from gansynth.exporter import export
+    from gansynth.exporter.spec import ExportSpec
 
-    target = _balance_target(balance_to)
-    if (per_class is None) == (target is None):
-        raise ConfigError(
-            "give exactly one of --per-class N and --balance-to max|N",
-            hint="--per-class N writes N images per class; --balance-to tops up each class to a total",
-        )
-    names = None if classes is None else [c.strip() for c in classes.split(",") if c.strip()]
+    spec = ExportSpec(
+        per_class=per_class,
+        balance_to=balance_to,
+        seed=seed,
+        classes=classes,
+        truncation=truncation,
+        min_confidence=min_confidence,
+        format=format,
+        workers=workers,
+        shard=shard,
+        force=force,
+        device=device,
+        progress=not quiet,
+        command_line=_command_line(locals()),
+        checkpoint=checkpoint,
+        size=size,
+    )
     try:
-        result = export(
-            run,
-            out,
-            per_class,
-            seed=seed,
-            classes=names,
-            balance_to=target,
-            truncation=truncation,
-            min_confidence=min_confidence,
-            format=format,
-            workers=workers,
-            shard=shard,
-            force=force,
-            device=device,
-            progress=not quiet,
-            command_line=_command_line(locals()),
-            checkpoint=checkpoint,
-            size=size,
-        )
+        result = export(run, out, spec=spec)
     except KeyboardInterrupt:
         typer.echo("interrupted; rerun the same command to resume (finished files are kept)", err=True)
         raise typer.Exit(130) from None
@@ -91,23 +91,9 @@ def _report(result) -> None:
         typer.echo(f"manifest: {result.manifest}")
     else:
         typer.echo(
-            f"shard {result.shard[0]}/{result.shard[1]} done; metadata.csv and manifest.json are written when every "
+            f"shard {result.shard[0]}/{result.shard[1]} done; images.csv and manifest.json are written when every "
             "shard is (run the other shards into the same --out, or copy their folders in and rerun any shard)"
         )
-
-
-def _balance_target(value: str | None) -> int | str | None:
-    from gansynth.errors import ConfigError
-
-    if value is None or value == "max":
-        return value
-    try:
-        target = int(value)
-    except ValueError:
-        raise ConfigError(f"--balance-to {value!r} is not 'max' or a count", hint="e.g. --balance-to max") from None
-    if target < 1:
-        raise ConfigError(f"--balance-to {target} is out of range", hint="use 'max' or a count >= 1")
-    return target
 
 
 def _command_line(args: dict) -> str:

@@ -9,6 +9,14 @@ import typer
 
 from gansynth.data import RESOLUTIONS
 
+SUMMARY = "Train a class-conditional GAN on a labeled image folder."
+EXAMPLES = [
+    ("gansynth fit ./images", "./images/<class>/*.png → runs/images"),
+    ("gansynth fit digits --budget 20m", "built-in digits, planned for 20 minutes"),
+    ("gansynth fit ./images --resume", "continue where it stopped"),
+    ("gansynth fit ./images --recipe small-data --out runs/pets", ""),
+]
+
 
 def fit_command(
     data: Annotated[str, typer.Argument(help="Image folder <root>/<class>/*.png, or a built-in dataset: digits.")],

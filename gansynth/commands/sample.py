@@ -8,6 +8,12 @@ from typing import Annotated
 
 import typer
 
+SUMMARY = "Write a grid of one class's generated images."
+EXAMPLES = [
+    ("gansynth sample --class cat -n 64 --out cat.png", "latest run under ./runs"),
+    ("gansynth sample runs/digits --class 7 --seed 100 --checkpoint best", ""),
+]
+
 
 def sample_command(
     run: Annotated[Path | None, typer.Argument(help="Run directory (default: the most recent under ./runs).")] = None,
@@ -21,22 +27,17 @@ def sample_command(
     ] = "latest",
     size: Annotated[int | None, typer.Option(help="Side of each image in px (default: the real images' size).")] = None,
 ) -> None:
-    """Write an n-image grid of one class (image i is the sample of seed ``seed + i``)."""
+    """Write an n-image grid of one class (image i is the sample of seed SEED + i)."""
     from gansynth.errors import ConfigError
+    from gansynth.images import encode_png, tile
     from gansynth.io import atomic_write_bytes
     from gansynth.sampler import load_sampler
-    from gansynth.train.state import encode_png
 
     if out.is_dir():
         raise ConfigError(f"--out {out} is a directory", hint="give a .png file path")
     sampler = load_sampler(run, checkpoint=checkpoint)
     images = sampler.generate(sampler.class_index(class_name), n, seed=seed, truncation=truncation, size=size)
-    cols = math.ceil(math.sqrt(n))
-    rows = math.ceil(n / cols)
-    c, h, w = images.shape[1:]
-    canvas = images.new_zeros(rows * cols, c, h, w)
-    canvas[:n] = images
-    grid = canvas.view(rows, cols, c, h, w).permute(2, 0, 3, 1, 4).reshape(c, rows * h, cols * w)
+    grid = tile(images, columns=math.ceil(math.sqrt(n)))
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out, encode_png(grid))
     typer.echo(f"wrote {out} ({n} images of class {class_name!r}, seeds {seed}..{seed + n - 1})")

@@ -11,6 +11,19 @@ import typer
 
 from gansynth.data import RESOLUTIONS
 
+SUMMARY = "CycleGAN: a labeled folder A translated into B's look (labels kept)."
+FIT_EXAMPLES = [
+    ("gansynth translate fit fonts digits --kimg 12 --g-width 16 --d-width 16", "built-in printed → handwritten"),
+    ("gansynth translate fit ./renders ./photos --budget 30m", "labeled renders → unlabeled photos"),
+    ("gansynth translate fit ./renders ./photos --resume", "continue where it stopped"),
+]
+EXPORT_EXAMPLES = [
+    ("gansynth translate export runs/fonts-to-digits --out synthetic/translated", "every A image, translated"),
+    ("gansynth translate export runs/renders-to-photos --per-class 500", "the first 500 of each class"),
+]
+EXAMPLES = [FIT_EXAMPLES[0], EXPORT_EXAMPLES[0]]
+VERB_EXAMPLES = {"fit": FIT_EXAMPLES, "export": EXPORT_EXAMPLES}
+
 translate_app = typer.Typer(
     help="Unpaired, label-preserving translation (CycleGAN): labeled folder A → B's look.",
     no_args_is_help=True,

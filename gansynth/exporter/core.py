@@ -1,4 +1,4 @@
-"""``export()``: a run's generator → an exactly balanced (or topped-up) synthetic ImageFolder with metadata.csv and a
+"""``export()``: a run's generator → an exactly balanced (or topped-up) synthetic ImageFolder with images.csv and a
 manifest; deterministic, resumable, shardable.
 
 Generation runs in this process on the device, one unit (``plan.CHUNK`` images) per forward pass; encoding and
@@ -20,16 +20,18 @@ from pathlib import Path
 import torch
 
 from gansynth.checkpoint import resolve_run
-from gansynth.errors import ConfigError, ExportError
+from gansynth.errors import ExportError
 from gansynth.exporter import plan as P
 from gansynth.exporter import store
 from gansynth.exporter.draw import Drawn, Scorer, draw_units
 from gansynth.exporter.encode import worker_init, write_images
 from gansynth.exporter.progress import ProgressBar
 from gansynth.exporter.provenance import build_manifest, domain_scorer
+from gansynth.exporter.spec import ExportSpec
+from gansynth.images import resize
 from gansynth.rundir import RunDir
 from gansynth.runtime import resolve_device, set_threads
-from gansynth.sampler import check_seeds, check_size, check_truncation, resize
+from gansynth.specs import as_spec
 
 SMALL_MACHINE_CPUS = 4  # up to this many cores a CPU export encodes in the generating process (workers = 0)
 CPUS_PER_CPU_WORKER = 4  # above it, one encoder process per this many cores; the rest generate
@@ -48,7 +50,7 @@ class ExportResult:
         counts: images per class name in the whole export (all shards).
         written: files written by this call.
         kept: files of this shard found complete from an earlier call (resume).
-        complete: every shard is done; ``metadata.csv`` and ``manifest.json`` exist.
+        complete: every shard is done; ``images.csv`` and ``manifest.json`` exist.
         shard: ``(I, N)`` of this call.
         acceptance: per-class share of candidates that passed ``min_confidence`` (None without a filter).
         seconds: wall time of this call.
@@ -81,121 +83,84 @@ def export(
     out: str | Path | None = None,
     per_class: int | None = None,
     *,
-    seed: int = 0,
-    classes: list[str] | str | None = None,
-    balance_to: int | str | None = None,
-    truncation: float | None = None,
-    min_confidence: float | None = None,
-    format: str = "png",
-    workers: int | None = None,
-    shard: str | tuple[int, int] | None = None,
-    force: bool = False,
-    device: str = "cpu",
-    progress: bool = True,
-    command_line: str | None = None,
-    scorer: Scorer | None = None,
-    checkpoint: str = "latest",
-    size: int | None = None,
+    spec: ExportSpec | None = None,
+    **options,
 ) -> ExportResult:
     """Write a synthetic labeled dataset from a run's EMA generator.
 
     Args:
         run: run directory (None: the most recent under ``./runs``).
         out: export folder (None: ``synthetic/<run name>``).
-        per_class: exactly this many images for every selected class.
-        seed: first seed; class k uses seeds ``seed + k·SEED_STRIDE + [0, SEED_STRIDE)``.
-        classes: class names to export (list or ``"a,b"``; None: all).
-        balance_to: instead of ``per_class``: ``"max"`` or a total; each class gets (total − real count) images.
-        truncation: truncation ψ of the noise (None: none).
-        min_confidence: keep only images whose requested class has at least this probability under ``scorer``
-            (default: the run's domain classifier), drawing more seeds as needed.
-        format: ``png``, ``jpg`` or ``webp``.
-        workers: encoder processes (None: :func:`default_workers`; 0: encode in this process).
-        shard: ``"I/N"`` or ``(I, N)``: write only shard I (0-based) of N disjoint parts; the last shard to finish
-            (or any rerun) writes metadata.csv and manifest.json for the whole export.
-        force: replace another command's export in ``out`` (or write into a non-empty non-export folder).
-        device: ``cpu``, ``cuda`` or ``auto`` for the generator (and the domain classifier).
-        progress: show a progress bar with img/s on stderr.
-        command_line: recorded in the manifest (the CLI passes its canonical command).
-        scorer: ``(images uint8 [N, C, H, W], labels [N]) → probability of the requested class [N]``.
-        checkpoint: ``latest`` (the run's last snapshot) or ``best`` (lowest FID during fit, ``best/``).
-        size: side of the written images in px (None: the real images' native size when they share one, else the
-            trained resolution); the filter scores images at the trained resolution, before the resize.
+        per_class: exactly this many images for every selected class (a shorthand for ``ExportSpec.per_class``).
+        spec: the export's options as one :class:`ExportSpec`; or pass its fields as keywords
+            (``export(run, out, 100, seed=1, format="webp")``), not both.
+
+    The last shard to finish (or any rerun) writes images.csv and manifest.json for the whole export; the
+    filter (``min_confidence``) scores images at the trained resolution, before the resize to ``size``.
 
     Raises:
-        ConfigError: an argument out of range, an unknown class, ``balance_to`` below the largest real class.
+        ConfigError: an option out of range, an unknown class, ``balance_to`` below the largest real class.
         CheckpointError: not a run, or a run without a generator.
         ExportError: ``out`` is a file or holds another command's export, no scorer for ``min_confidence``, or a
             class that cannot reach its count through the filter.
     """
     started = time.perf_counter()
-    fmt = _check_options(format, seed, truncation, min_confidence, workers, scorer, force)
-    check_size(size)
-    shard = P.parse_shard(shard)
+    spec = as_spec(ExportSpec, spec, options if per_class is None else {**options, "per_class": per_class}, "export")
     run_dir = resolve_run(run)
-    info = RunDir(run_dir).dataset()
-    names = P.read_class_names(info)
-    labels = P.select_classes(names, classes)
-    counts, real = P.class_counts(info, labels, per_class, balance_to)
-    folders = P.folder_names(names)
-    plans = [P.ClassPlan(k, names[k], folders[k], n, r) for k, n, r in zip(labels, counts, real)]
+    plans = _class_plans(RunDir(run_dir).dataset(), spec)
 
     from gansynth.sampler import load_sampler
 
-    sampler = load_sampler(run_dir, device=resolve_device(device), checkpoint=checkpoint)
-    filtered = min_confidence is not None
+    sampler = load_sampler(run_dir, device=resolve_device(spec.device), checkpoint=spec.checkpoint)
+    filtered = spec.min_confidence is not None
+    scorer = spec.scorer
     scorer_name = None if not filtered else "domain" if scorer is None else _callable_name(scorer)
-    size = sampler.native_size if size is None else size
-    identity = _identity(sampler.checkpoint_sha256, plans, seed, truncation, min_confidence, scorer_name, fmt, size)
+    size = sampler.native_size if spec.size is None else spec.size
+    identity = _identity(sampler.checkpoint_sha256, plans, spec, scorer_name, size)
     out = Path(out) if out is not None else Path("synthetic") / run_dir.resolve().name
-    store.prepare_out(out, identity, force, write=False)  # refuse before a classifier is trained
+    store.prepare_out(out, identity, spec.force, write=False)  # refuse before a classifier is trained
     scorer_info = {"name": scorer_name} if filtered else None
     if filtered and scorer is None:
-        scorer, scorer_info = domain_scorer(sampler, progress)
-    store.prepare_out(out, identity, force)
+        scorer, scorer_info = domain_scorer(sampler, spec.progress)
+    store.prepare_out(out, identity, spec.force)
 
-    job = _Job(out, sampler, plans, seed, truncation, min_confidence, scorer, fmt, shard, size)
+    job = _Job(
+        out, sampler, plans, spec.seed, spec.truncation, spec.min_confidence, scorer, spec.format, spec.shard, size
+    )
     units = P.build_units(plans)
-    threads = torch.get_num_threads()
-    if sampler.device.type == "cpu":
-        set_threads(generation_threads(_cpus()))
-    encoders = default_workers(sampler.device.type, _cpus()) if workers is None else workers
-    try:
-        job.run(P.shard_units(units, shard), encoders, progress)
-    finally:
-        set_threads(threads)
+    _run_job(job, P.shard_units(units, spec.shard), spec, sampler.device.type)
     complete = job.finish_if_complete(units)
     if complete and not (out / store.MANIFEST).exists():
-        manifest = build_manifest(sampler, plans, job.records, identity, scorer_info, shard, command_line, fmt)
+        manifest = build_manifest(
+            sampler, plans, job.records, identity, scorer_info, spec.shard, spec.command_line, spec.format
+        )
         store.write_manifest(out, manifest, job.tag)
     acceptance = job.acceptance() if filtered else None
     return ExportResult(
-        out, {p.name: p.count for p in plans}, job.written, job.kept, complete, shard, acceptance,
+        out, {p.name: p.count for p in plans}, job.written, job.kept, complete, spec.shard, acceptance,
         time.perf_counter() - started,
     )  # fmt: skip
 
 
-def _check_options(fmt, seed, truncation, min_confidence, workers, scorer, force) -> str:
-    if str(fmt).lower() not in P.FORMATS:
-        from gansynth.registry import did_you_mean
+def _class_plans(info: dict, spec: ExportSpec) -> list[P.ClassPlan]:
+    """One plan per selected class: its training index, name, safe folder, images to write, real count."""
+    names = P.read_class_names(info)
+    labels = P.select_classes(names, spec.classes)
+    counts, real = P.class_counts(info, labels, spec.per_class, spec.balance_to)
+    folders = P.folder_names(names)
+    return [P.ClassPlan(k, names[k], folders[k], n, r) for k, n, r in zip(labels, counts, real)]
 
-        raise ConfigError(f"unknown image format {fmt!r}", hint=did_you_mean(str(fmt), sorted(set(P.FORMATS))))
-    check_seeds(seed, what="--seed")
-    check_truncation(truncation)
-    number = (int, float)
-    checks = [
-        (min_confidence is None or (isinstance(min_confidence, number) and 0 <= min_confidence <= 1),
-         "--min-confidence", min_confidence, "in [0, 1]"),
-        (workers is None or (type(workers) is int and workers >= 0), "--workers", workers,
-         "an integer >= 0 (0: encode in this process)"),
-        (isinstance(force, bool), "force", force, "True or False"),
-    ]  # fmt: skip
-    for ok, flag, value, allowed in checks:
-        if not ok:
-            raise ConfigError(f"{flag} {value!r} is out of range", hint=f"{flag} must be {allowed}")
-    if scorer is not None and min_confidence is None:
-        raise ConfigError("a scorer was given without min_confidence", hint="set min_confidence, e.g. 0.9")
-    return P.FORMATS[str(fmt).lower()]
+
+def _run_job(job: _Job, units: list[P.Unit], spec: ExportSpec, device_type: str) -> None:
+    """Run ``job`` over this shard's units with the machine's thread and encoder counts (threads restored)."""
+    threads = torch.get_num_threads()
+    if device_type == "cpu":
+        set_threads(generation_threads(_cpus()))
+    encoders = default_workers(device_type, _cpus()) if spec.workers is None else spec.workers
+    try:
+        job.run(units, encoders, spec.progress)
+    finally:
+        set_threads(threads)
 
 
 def _cpus() -> int:
@@ -229,17 +194,17 @@ def _callable_name(fn: Callable) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
 
 
-def _identity(checkpoint, plans, seed, truncation, min_confidence, scorer_name, fmt, size) -> dict:
+def _identity(checkpoint: str, plans: list[P.ClassPlan], spec: ExportSpec, scorer_name, size: int) -> dict:
     """The arguments that determine the export's content (shard, workers and device do not)."""
     return {
         "scheme": P.SCHEME_VERSION,
         "checkpoint_sha256": checkpoint,
         "classes": [[p.label, p.folder, p.count] for p in plans],
-        "seed": seed,
-        "truncation": truncation,
-        "format": fmt,
+        "seed": spec.seed,
+        "truncation": spec.truncation,
+        "format": spec.format,
         "size": size,
-        "min_confidence": min_confidence,
+        "min_confidence": spec.min_confidence,
         "scorer": scorer_name,
     }
 
@@ -400,7 +365,7 @@ class _Job:
         return rates
 
     def finish_if_complete(self, units: list[P.Unit]) -> bool:
-        """If every unit of every shard is journaled and on disk: remove all temp files, write metadata.csv."""
+        """If every unit of every shard is journaled and on disk: remove all temp files, write images.csv."""
         self.records = store.read_journals(self.out)
         existing = store.existing_files(self.out, [p.folder for p in self.plans])
         for unit in units:

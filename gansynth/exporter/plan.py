@@ -23,12 +23,12 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
-from gansynth.errors import ConfigError, ExportError
+from gansynth.errors import ConfigError, ExportError, is_int
+from gansynth.images import CHUNK
 from gansynth.registry import did_you_mean
 
 SCHEME_VERSION = 1  # bump when the mapping (class, index) → seed/file or the unit layout changes
 SEED_STRIDE = 10_000_000  # seeds reserved per class
-CHUNK = 64  # image slots per unit = images per generator forward pass
 MAX_DRAW_FACTOR = 20  # with a filter, a unit draws at most this many candidates per image it needs
 MAX_PER_CLASS = 400_000  # keeps every filtered draw (< MAX_DRAW_FACTOR · count + CHUNK seeds) inside the class block
 FORMATS = {"png": "png", "jpg": "jpg", "jpeg": "jpg", "webp": "webp"}
@@ -97,7 +97,7 @@ def check_component(part: str) -> str:
 
 
 def file_name(folder: str, seed: int, fmt: str) -> str:
-    """``images/<folder>/<folder>-<seed>.<ext>`` relative to the export root (``/`` separators, as in metadata.csv)."""
+    """``images/<folder>/<folder>-<seed>.<ext>`` relative to the export root (``/`` separators, as in images.csv)."""
     return f"images/{folder}/{folder}-{seed}.{fmt}"
 
 
@@ -201,7 +201,7 @@ def class_counts(
             hint="--per-class N writes N images per class; --balance-to tops up each class to a total",
         )
     if per_class is not None:
-        if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
+        if not is_int(per_class) or per_class < 1:
             raise ConfigError(f"--per-class {per_class!r} is out of range", hint="--per-class must be >= 1")
         counts = [per_class] * len(labels)
     else:
@@ -212,7 +212,7 @@ def class_counts(
             )
         largest = max(recorded.values())
         target = largest if balance_to == "max" else balance_to
-        if isinstance(target, bool) or not isinstance(target, int) or target < 1:
+        if not is_int(target) or target < 1:
             raise ConfigError(f"--balance-to {balance_to!r} is not valid", hint="use --balance-to max or a count >= 1")
         biggest = max(labels, key=lambda k: recorded[names[k]])
         if target < recorded[names[biggest]]:

@@ -138,7 +138,9 @@ def build_manifest(sampler, plans, records, identity, scorer_info, shard, comman
         },
         "classes": classes,
         "renamed_classes": renamed,
-        "label_column": "label = training class index (dataset.json class_names order)",
+        "label_column": "images.csv label = training class index (dataset.json class_names order); the folders "
+        "under images/ sort in that order, so torchvision ImageFolder and Hugging Face imagefolder (a ClassLabel "
+        "from the folder names) number the exported classes the same way",
         "metrics": metric_snapshot(sampler),
         "assembled_by": {"shard": f"{shard[0]}/{shard[1]}", "device": str(sampler.device)},
         "identity": identity,

@@ -1,16 +1,22 @@
 """The export folder on disk: the command identity that guards it, the unit journal that makes it resumable,
-``metadata.csv`` and ``manifest.json``, and an ``ImageFolder`` that reads it back with training labels.
+``images.csv`` and ``manifest.json``, and an ``ImageFolder`` that reads it back with training labels.
 
 Layout::
 
     DIR/images/<folder>/<folder>-<seed>.png    the images (written by encoder workers, temp name + rename)
-    DIR/metadata.csv                           file_name,label,class_name,seed[,confidence] (all shards)
+    DIR/images.csv                             file_name,label,class_name,seed[,confidence] (all shards)
     DIR/manifest.json                          provenance, written last: its presence means the export is complete
     DIR/.export/command.json                   identity of the command (what determines the content), written first
     DIR/.export/journal-<I>-of-<N>.jsonl       one line per finished unit of shard I/N: seeds, draws, scores
 
 Hidden bookkeeping stays out of ``ImageFolder`` (which only reads ``images/``) and out of Hugging Face
 ``imagefolder`` (which skips hidden paths).
+
+The per-image table is ``images.csv``, not ``metadata.csv``: Hugging Face ``imagefolder`` takes a ``metadata.csv``
+anywhere under ``data_dir`` as the whole schema, and then its ``label`` is a plain integer column and the class
+folders no longer give a ``ClassLabel``. Without one, ``load_dataset("imagefolder", data_dir=DIR)`` labels every
+image by its class folder, a ``ClassLabel`` whose names are the folder names in sorted order, which
+:func:`gansynth.exporter.plan.folder_names` makes the training order.
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ from gansynth.io import append_jsonl, atomic_write_json, writing
 
 STATE_DIR = ".export"
 COMMAND_FILE = "command.json"
-METADATA = "metadata.csv"
+METADATA = "images.csv"
+LEGACY_METADATA = "metadata.csv"  # what gansynth < 0.2 wrote; removed when an export in the same folder completes
+LEGACY_HEADER = "file_name,label,class_name,seed"
 MANIFEST = "manifest.json"
 IMAGES = "images"
 
@@ -117,7 +125,7 @@ def remove_export(out: Path) -> None:
     """Delete what an export wrote in ``out`` and nothing else.
 
     Only files whose names the export scheme gives are deleted: ``images/<folder>/<folder>-<seed>.<ext>`` (and their
-    temp files) in the class folders of the recorded command, metadata.csv, manifest.json and the ``.export/``
+    temp files) in the class folders of the recorded command, images.csv, manifest.json and the ``.export/``
     bookkeeping. Any other file (a user's own) stays, with the folders that hold it.
     """
     identity = _read_identity(out / STATE_DIR / COMMAND_FILE)
@@ -144,6 +152,19 @@ def remove_export(out: Path) -> None:
         _remove_if_empty(state)
     for name in (METADATA, MANIFEST):
         (out / name).unlink(missing_ok=True)
+    remove_legacy_metadata(out)
+
+
+def remove_legacy_metadata(out: Path) -> None:
+    """Delete a ``metadata.csv`` an older gansynth wrote (recognised by its header), which would hide the class
+    labels from Hugging Face; any other ``metadata.csv`` (a user's own) stays."""
+    legacy = out / LEGACY_METADATA
+    if legacy.is_symlink() or not legacy.is_file():
+        return
+    with open(legacy, encoding="utf-8", errors="replace") as f:
+        header = f.readline().strip()
+    if header.startswith(LEGACY_HEADER):
+        legacy.unlink()
 
 
 def _export_folders(images: Path, identity: dict | None) -> list[tuple[str, str]]:
@@ -240,18 +261,18 @@ def read_journals(out: Path) -> dict[tuple[int, int], dict]:
     return records
 
 
-# --- metadata.csv -----------------------------------------------------------------------------------------------
+# --- images.csv -------------------------------------------------------------------------------------------------
 
 
 def csv_class_name(plan: ClassPlan) -> str:
-    """The class name for metadata.csv: the run's name, or its folder name when it holds control characters."""
+    """The class name for images.csv: the run's name, or its folder name when it holds control characters."""
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in plan.name):
         return plan.folder
     return plan.name
 
 
 def metadata_rows(plans: list[ClassPlan], records: dict[tuple[int, int], dict], fmt: str, filtered: bool) -> list:
-    """Rows of metadata.csv in (label, seed) order, from the journal of every unit."""
+    """Rows of images.csv in (label, seed) order, from the journal of every unit."""
     rows = []
     for plan in plans:
         entries = []
@@ -266,13 +287,14 @@ def metadata_rows(plans: list[ClassPlan], records: dict[tuple[int, int], dict], 
 
 
 def write_metadata(out: Path, rows: list, filtered: bool, tag: str, columns: list[str] | None = None) -> None:
-    """metadata.csv: ``columns`` (default: file_name,label,class_name,seed[,confidence]) and ``rows``."""
+    """Write images.csv: ``columns`` (default: path, training label, class name, seed[, confidence]) and ``rows``."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns or ["file_name", "label", "class_name", "seed", *(["confidence"] if filtered else [])])
     writer.writerows(rows)
     with writing(out / METADATA):
         write_atomic(out / METADATA, buffer.getvalue().encode(), tag, durable=True)
+    remove_legacy_metadata(out)
 
 
 def write_manifest(out: Path, manifest: dict, tag: str) -> None:

@@ -7,7 +7,16 @@ content), ``formulas`` (pure math on features), ``score`` (features → record),
 """
 
 from gansynth.metrics.domain import load_or_train_domain_classifier
-from gansynth.metrics.evaluate import evaluate, evaluate_sampler
+from gansynth.metrics.evaluate import evaluate, evaluate_generator, evaluate_sampler
 from gansynth.metrics.extractors import EXTRACTORS, extractor_names
+from gansynth.metrics.spec import EvaluateSpec
 
-__all__ = ["EXTRACTORS", "evaluate", "evaluate_sampler", "extractor_names", "load_or_train_domain_classifier"]
+__all__ = [
+    "EXTRACTORS",
+    "EvaluateSpec",
+    "evaluate",
+    "evaluate_generator",
+    "evaluate_sampler",
+    "extractor_names",
+    "load_or_train_domain_classifier",
+]

@@ -18,6 +18,7 @@ import torch
 from gansynth.data import ImageDataset, is_builtin, load_dataset
 from gansynth.data.fingerprint import hash_file
 from gansynth.errors import ConfigError, DataError, MetricError
+from gansynth.images import match_channels
 from gansynth.io import append_jsonl, atomic_write_json, make_dirs
 from gansynth.metrics import formulas
 from gansynth.metrics.domain import domain_classifier
@@ -30,8 +31,10 @@ from gansynth.metrics.extractors import (
 )
 from gansynth.metrics.features import create_extractor, extract, real_features
 from gansynth.metrics.score import COLLAPSE_THRESHOLD, check_sizes, score
+from gansynth.metrics.spec import EvaluateSpec
 from gansynth.rundir import METRICS
 from gansynth.runtime import Runtime, cpu_runtime, make_runtime
+from gansynth.specs import as_spec
 
 EVAL_SEED = 1_000_000_000  # generated image i of each class uses seed EVAL_SEED + i (apart from export's seeds)
 DEFAULT_MIN_SAMPLES, DEFAULT_MAX_SAMPLES = 1_000, 10_000  # default generated count: the real count within these
@@ -41,16 +44,6 @@ METRICS_FILE = METRICS
 def default_num_samples(num_real: int) -> int:
     """Generated images when none are asked for: as many as real ones, at least 1 000 and at most 10 000."""
     return min(DEFAULT_MAX_SAMPLES, max(DEFAULT_MIN_SAMPLES, num_real))
-
-
-def match_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
-    """uint8 ``[N, C, H, W]`` → ``channels`` (gray → RGB by repetition, RGB → gray by ITU-R 601 luma)."""
-    if images.shape[1] == channels:
-        return images
-    if channels == 3:
-        return images.expand(-1, 3, -1, -1).contiguous()
-    luma = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-    return (images.float() * luma).sum(dim=1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
 
 
 def generate_balanced(sampler, num_samples: int, progress=None) -> ImageDataset:
@@ -285,6 +278,38 @@ def evaluate_sampler(
     return _evaluate(generated, real, choice, feature_extractor, runtime, progress, "the generated set", provenance)
 
 
+def evaluate_generator(
+    generator: torch.nn.Module,
+    real: ImageDataset,
+    z_dim: int,
+    kimg: float,
+    run_dir: Path,
+    num_samples: int | None = None,
+    feature_extractor: str = AUTO,
+    runtime: Runtime | None = None,
+) -> dict:
+    """:func:`evaluate_sampler` for an in-memory generator trained on ``real`` (the trainer, every
+    ``eval.every_kimg``); the record's checkpoint fields say that no weights file was read."""
+    from gansynth.sampler import Sampler
+
+    runtime = runtime or cpu_runtime()
+    sampler = Sampler(
+        generator=generator,
+        class_names=list(real.class_names),
+        resolution=real.resolution,
+        channels=real.channels,
+        z_dim=z_dim,
+        kimg=kimg,
+        checkpoint_sha256=IN_MEMORY,
+        checkpoint_file=IN_MEMORY,
+        run_dir=run_dir,
+        dataset_info=real.info(),
+        device=runtime.device,
+    )
+    return evaluate_sampler(sampler, real, num_samples, feature_extractor, runtime=runtime)
+
+
+IN_MEMORY = "in-memory (during fit)"  # the checkpoint fields of a record made during fit
 SYSTEM_TREES = ("/proc", "/sys", "/dev")  # never scanned as the training data a run's dataset.json names
 
 
@@ -314,13 +339,9 @@ def evaluate(
     run: str | Path | None = None,
     data: str | Path | None = None,
     generated: str | Path | None = None,
-    num_samples: int | None = None,
-    feature_extractor: str = AUTO,
-    weights: str | Path | None = None,
-    json_out: str | Path | None = None,
-    device: str = "cpu",
-    progress: bool = True,
-    checkpoint: str = "latest",
+    *,
+    spec: EvaluateSpec | None = None,
+    **options,
 ) -> dict:
     """Evaluate a run's generator, or a folder of generated images, against real images.
 
@@ -329,14 +350,8 @@ def evaluate(
         data: the real images (a folder or ``digits``); None: the run's training data.
         generated: an ImageFolder of generated images (e.g. an export's ``images/``); class folders are matched to
             the real classes by name; no run is needed when ``data`` is given.
-        num_samples: generated images from the run, balanced over classes (None: as many as real, 1k–10k).
-        feature_extractor: ``auto`` (inception when its weights exist, else domain), ``inception``, ``domain``,
-            ``dinov2`` or ``clip``.
-        weights: the extractor's weights file (else ``$TORCH_HOME/hub/checkpoints/<its file name>``).
-        json_out: also write the record to this JSON file.
-        device: ``cpu``, ``cuda`` or ``auto``.
-        progress: show progress bars on stderr.
-        checkpoint: the run's ``latest`` snapshot or its ``best`` generator by FID during fit (``best/``).
+        spec: the options as one :class:`~gansynth.metrics.spec.EvaluateSpec` (num_samples, feature_extractor,
+            weights, json_out, device, progress, checkpoint); or pass its fields as keywords, not both.
 
     Returns:
         ``{"fid", "kid", "is", "precision", "recall", "density", "coverage", "label_fidelity", "memorization",
@@ -349,30 +364,32 @@ def evaluate(
         MetricError: missing weights, no class in common, too few images for a metric.
         CheckpointError / DataError / ConfigError: a bad run directory, data folder or option.
     """
-    check_extractor_name(feature_extractor)
-    if json_out is not None:
-        make_dirs(Path(json_out).parent)  # a read-only --json fails now, not after the evaluation
-    runtime = make_runtime(device, "fp32", compile=False)
-    if generated is not None and checkpoint != "latest":
+    spec = as_spec(EvaluateSpec, spec, options, "evaluate")
+    if spec.json_out is not None:
+        make_dirs(spec.json_out.parent)  # a read-only --json fails now, not after the evaluation
+    runtime = make_runtime(spec.device, "fp32", compile=False)
+    if generated is not None and spec.checkpoint != "latest":
         raise ConfigError(
-            f"--checkpoint {checkpoint} picks a run's generator, but --generated evaluates a folder of images",
+            f"--checkpoint {spec.checkpoint} picks a run's generator, but --generated evaluates a folder of images",
             hint="drop --checkpoint, or drop --generated to evaluate the run's best generator",
         )
     if generated is not None:
-        record = _evaluate_folder(run, data, generated, feature_extractor, weights, runtime, progress)
+        record = _evaluate_folder(run, data, generated, spec.feature_extractor, spec.weights, runtime, spec.progress)
     else:
         from gansynth.sampler import load_sampler
 
-        sampler = load_sampler(run, device=runtime.device, checkpoint=checkpoint)
+        sampler = load_sampler(run, device=runtime.device, checkpoint=spec.checkpoint)
         real = _run_real(sampler, data)
-        record = evaluate_sampler(sampler, real, num_samples, feature_extractor, weights, runtime, progress)
+        record = evaluate_sampler(
+            sampler, real, spec.num_samples, spec.feature_extractor, spec.weights, runtime, spec.progress
+        )
         if data is None and real.fingerprint != sampler.dataset_info.get("fingerprint"):
             record["notes"].append(
                 f"the run's training data {real.source} changed since training (fingerprint differs); the "
                 "reference is the folder as it is now"
             )
-    if json_out is not None:  # first: a --json that cannot be written leaves metrics.jsonl as it was
-        atomic_write_json(json_out, record)
+    if spec.json_out is not None:  # first: a --json that cannot be written leaves metrics.jsonl as it was
+        atomic_write_json(spec.json_out, record)
     if generated is None:
         append_jsonl(sampler.run_dir / METRICS_FILE, record)
     return record

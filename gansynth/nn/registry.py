@@ -53,8 +53,6 @@ def build_networks(model: ModelConfig, resolution: int, channels: int, num_class
     The generator maps ``(z [N, z_dim], labels [N])`` to ``[N, C, R, R]`` in [-1, 1]; the discriminator maps
     ``(images, labels)`` to ``(logits [N], class_logits [N, K] or None)``.
     """
-    import gansynth.nn.archs  # noqa: F401 - registers the architectures
-
     spec = NetSpec(resolution, channels, num_classes, model, CONDITIONINGS.get(model.conditioning))
     generator, discriminator = ARCHITECTURES.get(model.arch)(spec)
     if model.attention:

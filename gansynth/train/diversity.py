@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from gansynth.data import ImageDataset
-from gansynth.sampler import seed_noise, to_float
+from gansynth.images import seed_noise, to_float
 
 PER_CLASS = 64
 LOW_DIVERSITY = 0.5  # a class below this ratio gets a warning

@@ -54,7 +54,6 @@ COMPATIBLE_SECTIONS = ("model", "data")  # must match to resume; train.loss too
 
 def validate_names(config: Config) -> None:
     """Check every registered name of a config before anything is written."""
-    import gansynth.nn.archs  # noqa: F401
     from gansynth.nn import ARCHITECTURES, CONDITIONINGS, build_networks  # noqa: F401
     from gansynth.train.augment import parse_policy
     from gansynth.train.losses import LOSSES
@@ -195,7 +194,8 @@ def fit(
             apply_threads(config, runtime)
         else:
             explicit = explicit_keys(load_recipe(recipe) if recipe is not None else None, mapped, overrides)
-            config = plan_fit(config, dataset, runtime, budget, explicit, console.print)
+            reload = (lambda r: load_dataset(data, r)) if chosen else None  # --resolution fixes the size
+            config, dataset = plan_fit(config, dataset, runtime, budget, explicit, console.print, reload)
             check_memory(config, dataset, runtime)
         return _train(config, dataset, runtime, run_dir, snapshot, resume, chosen, progress, console, started)
     finally:
@@ -224,7 +224,7 @@ def _train(
         write_run_header(run_dir, config.to_dict(), dataset.info())
     runtime.barrier()
     if snapshot is not None:
-        trainer.restore(*snapshot)
+        trainer.load_state_dict(*snapshot)
         if runtime.is_main:
             _truncate_log(run_dir, trainer.kimg)
         console.print(f"resumed {run_dir} at kimg {trainer.kimg:.3f} (step {trainer.step})")

@@ -37,7 +37,7 @@ from pathlib import Path
 import torch
 
 from gansynth.config import Config
-from gansynth.data import ImageDataset
+from gansynth.data import RESOLUTIONS, ImageDataset
 from gansynth.errors import ConfigError
 from gansynth.runtime import Runtime, set_threads
 
@@ -214,10 +214,13 @@ def plan_fit(
     budget: str | float | None,
     explicit: set[str],
     announce: Callable[[str], None] = lambda line: None,
-) -> Config:
-    """The config a new fit trains with: the CPU threads chosen, and a budget plan unless a length was given.
+    reload: Callable[[int], ImageDataset] | None = None,
+) -> tuple[Config, ImageDataset]:
+    """The config a new fit trains with (the CPU threads chosen, and a budget plan unless a length was given) and
+    the dataset at the resolution it trains at.
 
     Args:
+        reload: loads the data at a smaller resolution (None: the resolution is fixed, e.g. ``--resolution``).
         explicit: the dotted config keys the user set (recipe, options, ``--set``): ``train.kimg`` there means the
             length was given; ``model.g_width``/``model.d_width`` there keep the widths.
         announce: prints one line (which length applies, the calibration, the plan).
@@ -239,22 +242,55 @@ def plan_fit(
     on = f"; {threads} CPU thread(s)" if threads else ""
     if budget_s is None:
         if "train.kimg" in explicit:
-            return _fixed(config, "given", announce, f"{config.train.kimg:g} kimg as given (--kimg or recipe){on}")
+            line = f"{config.train.kimg:g} kimg as given (--kimg or recipe){on}"
+            return _fixed(config, "given", announce, line), dataset
         if runtime.device.type != "cpu" or runtime.distributed:
-            return _fixed(config, "default", announce, f"{config.train.kimg:g} kimg (the default length off one CPU)")
+            line = f"{config.train.kimg:g} kimg (the default length off one CPU)"
+            return _fixed(config, "default", announce, line), dataset
         budget_s = float(CPU_BUDGET_S)
         announce(f"plan: no length given: a {format_seconds(budget_s)} budget (the CPU default; --budget or --kimg)")
     config = with_profile(config, explicit)
     keep = bool({"model.g_width", "model.d_width"} & explicit)
-    planned, measured = choose(config, dataset, budget_s, lambda c: measure_throughput(c, dataset, runtime), keep)
-    speeds = ", ".join(f"{w}: {s:.0f}" for w, s in measured.items())
-    announce(f"calibration ({runtime.device.type}, {dataset.resolution} px, img/s by width): {speeds}")
+    planned, dataset = _plan_resolution(config, dataset, runtime, budget_s, keep, reload, announce)
     m, t, p = planned.model, planned.train, planned.plan
     announce(
-        f"plan: width {m.g_width}/{m.d_width}, {t.kimg:g} kimg (~{p.img_per_s:.0f} img/s), expected "
-        f"{format_seconds(p.expected_s)} of a {format_seconds(p.budget_s)} budget{on}"
+        f"plan: width {m.g_width}/{m.d_width}, {t.kimg:g} kimg at {dataset.resolution} px (~{p.img_per_s:.0f} img/s), "
+        f"expected {format_seconds(p.expected_s)} of a {format_seconds(p.budget_s)} budget{on}"
     )
-    return planned
+    return planned, dataset
+
+
+def _plan_resolution(
+    config: Config,
+    dataset: ImageDataset,
+    runtime: Runtime,
+    budget_s: float,
+    keep: bool,
+    reload: Callable[[int], ImageDataset] | None,
+    announce: Callable[[str], None],
+) -> tuple[Config, ImageDataset]:
+    """:func:`choose` at the data's resolution; when even the narrowest width cannot reach :func:`needed_kimg` in
+    the budget and ``reload`` can load the data smaller, plan again one supported resolution down (the budget caps
+    the resolution: a short generator at 16 px beats an unfinished one at 32)."""
+    started = time.perf_counter()
+    while True:
+        left = max(budget_s - (time.perf_counter() - started), 1.0)
+        measure = lambda c, d=dataset: measure_throughput(c, d, runtime)  # noqa: E731
+        planned, measured = choose(config, dataset, left, measure, keep)
+        speeds = ", ".join(f"{w}: {s:.0f}" for w, s in measured.items())
+        announce(f"calibration ({runtime.device.type}, {dataset.resolution} px, img/s by width): {speeds}")
+        want, smaller = needed_kimg(len(dataset)), [r for r in RESOLUTIONS if r < dataset.resolution]
+        if planned.train.kimg >= want or reload is None or not smaller:
+            break
+        announce(
+            f"plan: at {dataset.resolution} px the budget reaches {planned.train.kimg:g} of the {want:g} kimg this "
+            f"data needs; planning at {smaller[-1]} px instead (--resolution keeps a size)"
+        )
+        dataset = reload(smaller[-1])
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, resolution=dataset.resolution))
+    plan = dataclasses.replace(planned.plan, budget_s=float(budget_s))
+    plan = dataclasses.replace(plan, expected_s=round(plan.expected_s + (budget_s - left), 1))
+    return dataclasses.replace(planned, plan=plan), dataset
 
 
 def choose_threads(runtime: Runtime) -> int:

@@ -1,4 +1,4 @@
-"""Trainer ⇄ run directory: what a snapshot holds (weights, optimizers, scaler, RNG, counters) and sample grids."""
+"""Trainer → run directory: snapshot files, best/ and sample grids (what a snapshot holds is Trainer.state_dict)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import hashlib
 from typing import TYPE_CHECKING
 
 import torch
-from PIL import Image
 
 from gansynth.checkpoint import (
     BEST_DIR,
@@ -18,9 +17,8 @@ from gansynth.checkpoint import (
     save_snapshot,
     tensor_bytes,
 )
-from gansynth.errors import CheckpointError, first_line
+from gansynth.images import encode_png, seed_noise, tile, to_uint8
 from gansynth.io import atomic_write_bytes, atomic_write_json, make_dirs
-from gansynth.sampler import seed_noise, to_uint8
 from gansynth.train.ema import standing_statistics
 
 if TYPE_CHECKING:
@@ -29,56 +27,6 @@ if TYPE_CHECKING:
 GRID_COLUMNS = 10
 GRID_MAX_ROWS = 32  # classes shown in a grid
 STANDING_STATS_SEED = 12345
-
-
-def trainer_state(trainer: Trainer) -> dict:
-    """Everything besides the network weights that exact resume needs (tensors allowed anywhere)."""
-    return {
-        "step": trainer.step,
-        "images_seen": trainer.images_seen,
-        "kimg": trainer.kimg,
-        "elapsed_s": trainer.elapsed,
-        "skipped_steps": trainer.skipped_steps,
-        "best_fid": trainer.best_fid,
-        "optimizer_g": trainer.opt_g.state_dict(),
-        "optimizer_d": trainer.opt_d.state_dict(),
-        "scaler": trainer.scaler.state_dict(),
-        "aug_p": trainer.p.detach().clone(),
-        "ada_sum": trainer.ada_sum.detach().clone(),
-        "lecam_anchors": trainer.lecam_anchors.detach().clone(),
-        "rng": trainer.gen.get_state(),
-        "rng_cpu": torch.get_rng_state(),
-        "world_size": trainer.runtime.world_size,
-    }
-
-
-def restore_state(trainer: Trainer, state: dict, networks: dict[str, dict[str, torch.Tensor]]) -> None:
-    """Load a snapshot into a freshly built trainer (same config and dataset)."""
-    try:
-        trainer.g_raw.load_state_dict(networks[GENERATOR])
-        trainer.d_raw.load_state_dict(networks[DISCRIMINATOR])
-        trainer.ema.load_state_dict(networks[GENERATOR_EMA])
-        trainer.opt_g.load_state_dict(state["optimizer_g"])
-        trainer.opt_d.load_state_dict(state["optimizer_d"])
-    except (KeyError, RuntimeError, ValueError) as exc:
-        raise CheckpointError(
-            f"the snapshot in {trainer.run_dir} does not fit this config ({first_line(exc)})",
-            hint="resume with the run's own settings, or start a new run without --resume",
-        ) from None
-    if state.get("scaler"):
-        trainer.scaler.load_state_dict(state["scaler"])
-    trainer.p.copy_(state["aug_p"])
-    trainer.ada_sum.copy_(state["ada_sum"])
-    if "lecam_anchors" in state:  # snapshots from before LeCam have none (and trained without it)
-        trainer.lecam_anchors.copy_(state["lecam_anchors"])
-    if state.get("world_size", 1) == trainer.runtime.world_size:
-        trainer.gen.set_state(state["rng"])
-    else:  # another process count: same weights and counters, a fresh per-rank noise stream
-        trainer.gen.manual_seed(trainer.config.train.seed * 1000 + trainer.runtime.rank + state["step"])
-    torch.set_rng_state(state["rng_cpu"])
-    trainer.step, trainer.images_seen = int(state["step"]), int(state["images_seen"])
-    trainer.elapsed, trainer.skipped_steps = float(state["elapsed_s"]), int(state["skipped_steps"])
-    trainer.best_fid = state.get("best_fid")
 
 
 def save_training_snapshot(trainer: Trainer) -> None:
@@ -98,7 +46,7 @@ def save_training_snapshot(trainer: Trainer) -> None:
         GENERATOR: trainer.g_raw.state_dict(),
         DISCRIMINATOR: trainer.d_raw.state_dict(),
     }
-    save_snapshot(trainer.run_dir, networks, trainer.state())
+    save_snapshot(trainer.run_dir, networks, trainer.state_dict())
     write_grid(trainer)
     trainer.runtime.barrier()
 
@@ -109,20 +57,7 @@ def sample_grid(generator: torch.nn.Module, num_classes: int, z_dim: int, device
     rows = min(num_classes, GRID_MAX_ROWS)
     labels = torch.arange(rows).repeat_interleave(GRID_COLUMNS)
     z = seed_noise(list(range(GRID_COLUMNS)) * rows, z_dim)
-    images = to_uint8(generator(z.to(device), labels.to(device)))  # [rows·10, C, H, W]
-    c, h, w = images.shape[1:]
-    return images.view(rows, GRID_COLUMNS, c, h, w).permute(2, 0, 3, 1, 4).reshape(c, rows * h, GRID_COLUMNS * w)
-
-
-def encode_png(image: torch.Tensor) -> bytes:
-    """uint8 ``[C, H, W]`` → PNG bytes."""
-    import io
-
-    array = image.permute(1, 2, 0).numpy()
-    pil = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
-    buffer = io.BytesIO()
-    pil.save(buffer, format="PNG")
-    return buffer.getvalue()
+    return tile(to_uint8(generator(z.to(device), labels.to(device))), GRID_COLUMNS)
 
 
 def write_grid(trainer: Trainer) -> None:

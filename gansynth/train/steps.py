@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gansynth.images import to_float
 from gansynth.runtime import Runtime
-from gansynth.sampler import to_float
 from gansynth.train.augment import AugmentOp, augment
 from gansynth.train.losses import Loss, gradient_penalty
 

@@ -15,16 +15,16 @@ import torch
 
 from gansynth.config import Config
 from gansynth.data import ImageDataset
-from gansynth.errors import TrainingError
+from gansynth.errors import CheckpointError, TrainingError, first_line
 from gansynth.io import append_jsonl
 from gansynth.nn import build_networks
-from gansynth.rundir import LOG
+from gansynth.rundir import DISCRIMINATOR, GENERATOR, GENERATOR_EMA, LOG
 from gansynth.runtime import Runtime, seed_everything
 from gansynth.train.augment import parse_policy
 from gansynth.train.ema import make_ema, update_ema
 from gansynth.train.losses import LOSSES
 from gansynth.train.progress import TrainProgress
-from gansynth.train.state import restore_state, save_training_snapshot, trainer_state
+from gansynth.train.state import save_training_snapshot
 from gansynth.train.steps import Batches, StepContext, d_step, g_step
 
 ADA_INTERVAL = 4  # steps between adaptive-augmentation updates
@@ -166,11 +166,53 @@ class Trainer:
 
     # --- state ------------------------------------------------------------------------------------------------
 
-    def state(self) -> dict:
-        return trainer_state(self)
+    def state_dict(self) -> dict:
+        """Everything besides the network weights that exact resume needs (tensors allowed anywhere)."""
+        return {
+            "step": self.step,
+            "images_seen": self.images_seen,
+            "kimg": self.kimg,
+            "elapsed_s": self.elapsed,
+            "skipped_steps": self.skipped_steps,
+            "best_fid": self.best_fid,
+            "optimizer_g": self.opt_g.state_dict(),
+            "optimizer_d": self.opt_d.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "aug_p": self.p.detach().clone(),
+            "ada_sum": self.ada_sum.detach().clone(),
+            "lecam_anchors": self.lecam_anchors.detach().clone(),
+            "rng": self.gen.get_state(),
+            "rng_cpu": torch.get_rng_state(),
+            "world_size": self.runtime.world_size,
+        }
 
-    def restore(self, state: dict, networks: dict[str, dict[str, torch.Tensor]]) -> None:
-        restore_state(self, state, networks)
+    def load_state_dict(self, state: dict, networks: dict[str, dict[str, torch.Tensor]]) -> None:
+        """Load a snapshot into a freshly built trainer (same config and dataset)."""
+        try:
+            self.g_raw.load_state_dict(networks[GENERATOR])
+            self.d_raw.load_state_dict(networks[DISCRIMINATOR])
+            self.ema.load_state_dict(networks[GENERATOR_EMA])
+            self.opt_g.load_state_dict(state["optimizer_g"])
+            self.opt_d.load_state_dict(state["optimizer_d"])
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise CheckpointError(
+                f"the snapshot in {self.run_dir} does not fit this config ({first_line(exc)})",
+                hint="resume with the run's own settings, or start a new run without --resume",
+            ) from None
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.p.copy_(state["aug_p"])
+        self.ada_sum.copy_(state["ada_sum"])
+        if "lecam_anchors" in state:  # snapshots from before LeCam have none (and trained without it)
+            self.lecam_anchors.copy_(state["lecam_anchors"])
+        if state.get("world_size", 1) == self.runtime.world_size:
+            self.gen.set_state(state["rng"])
+        else:  # another process count: same weights and counters, a fresh per-rank noise stream
+            self.gen.manual_seed(self.config.train.seed * 1000 + self.runtime.rank + state["step"])
+        torch.set_rng_state(state["rng_cpu"])
+        self.step, self.images_seen = int(state["step"]), int(state["images_seen"])
+        self.elapsed, self.skipped_steps = float(state["elapsed_s"]), int(state["skipped_steps"])
+        self.best_fid = state.get("best_fid")
 
     def snapshot(self) -> None:
         """Save weights, EMA, optimizers, RNG and counters (rank 0 writes; every rank computes the same EMA stats)."""

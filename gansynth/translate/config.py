@@ -11,7 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from gansynth.config import MAX_BATCH, MAX_SEED, MAX_WIDTH, RuntimeConfig, _check, build_config, merge
+from gansynth.config import MAX_BATCH, MAX_SEED, MAX_WIDTH, RuntimeConfig, build_config, merge
+from gansynth.errors import require
 
 KIND = "translate"  # config.json's "kind": what tells a translation run from a class-conditional GAN run
 DOMAIN_B_KEY = "domain_b"  # dataset.json: domain A's record at the top level (labels, classes), B's under this key
@@ -26,7 +27,7 @@ class TranslateDataConfig:
         from gansynth.data import RESOLUTIONS
 
         allowed = f"one of {', '.join(map(str, RESOLUTIONS))}"
-        _check(self.resolution is None or self.resolution in RESOLUTIONS, "data.resolution", self.resolution, allowed)
+        require(self.resolution is None or self.resolution in RESOLUTIONS, "data.resolution", self.resolution, allowed)
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,11 @@ class TranslateModelConfig:
 
     def __post_init__(self) -> None:
         for key in ("g_width", "d_width"):
-            _check(1 <= getattr(self, key) <= MAX_WIDTH, f"model.{key}", getattr(self, key), f"in [1, {MAX_WIDTH}]")
-        _check(1 <= self.blocks <= 32, "model.blocks", self.blocks, "in [1, 32]")
-        _check(self.d_layers is None or 1 <= self.d_layers <= 5, "model.d_layers", self.d_layers, "None or in [1, 5]")
+            require(1 <= getattr(self, key) <= MAX_WIDTH, f"model.{key}", getattr(self, key), f"in [1, {MAX_WIDTH}]")
+        require(1 <= self.blocks <= 32, "model.blocks", self.blocks, "in [1, 32]")
+        require(self.d_layers is None or 1 <= self.d_layers <= 5, "model.d_layers", self.d_layers, "None or in [1, 5]")
         ok = self.downsamplings is None or 0 <= self.downsamplings <= 4
-        _check(ok, "model.downsamplings", self.downsamplings, "None or in [0, 4]")
+        require(ok, "model.downsamplings", self.downsamplings, "None or in [0, 4]")
 
 
 @dataclass(frozen=True)
@@ -63,15 +64,15 @@ class TranslateTrainConfig:
 
     def __post_init__(self) -> None:
         for key in ("kimg", "lr", "tick_kimg", "snapshot_kimg"):
-            _check(0 < getattr(self, key) < math.inf, f"train.{key}", getattr(self, key), "a finite number > 0")
-        _check(2 <= self.batch_size <= MAX_BATCH, "train.batch_size", self.batch_size, f"in [2, {MAX_BATCH}]")
-        _check(0 <= self.decay_start <= 1, "train.decay_start", self.decay_start, "in [0, 1]")
+            require(0 < getattr(self, key) < math.inf, f"train.{key}", getattr(self, key), "a finite number > 0")
+        require(2 <= self.batch_size <= MAX_BATCH, "train.batch_size", self.batch_size, f"in [2, {MAX_BATCH}]")
+        require(0 <= self.decay_start <= 1, "train.decay_start", self.decay_start, "in [0, 1]")
         for key in ("cycle_weight", "identity_weight"):
-            _check(0 <= getattr(self, key) < math.inf, f"train.{key}", getattr(self, key), "a finite number >= 0")
-        _check(0 <= self.pool_size <= 10_000, "train.pool_size", self.pool_size, "in [0, 10000]")
-        _check(0 <= self.seed < MAX_SEED, "train.seed", self.seed, "an integer in [0, 2^53)")
+            require(0 <= getattr(self, key) < math.inf, f"train.{key}", getattr(self, key), "a finite number >= 0")
+        require(0 <= self.pool_size <= 10_000, "train.pool_size", self.pool_size, "in [0, 10000]")
+        require(0 <= self.seed < MAX_SEED, "train.seed", self.seed, "an integer in [0, 2^53)")
         ok = len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas)
-        _check(ok, "train.betas", self.betas, "two numbers in [0, 1)")
+        require(ok, "train.betas", self.betas, "two numbers in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -83,9 +84,9 @@ class TranslatePlanConfig:
     img_per_s: float = 0.0  # calibrated domain-A images per second
 
     def __post_init__(self) -> None:
-        _check(self.source in ("default", "given", "budget"), "plan.source", self.source, "default | given | budget")
+        require(self.source in ("default", "given", "budget"), "plan.source", self.source, "default | given | budget")
         for key in ("budget_s", "img_per_s"):
-            _check(0 <= getattr(self, key) < math.inf, f"plan.{key}", getattr(self, key), "a finite number >= 0")
+            require(0 <= getattr(self, key) < math.inf, f"plan.{key}", getattr(self, key), "a finite number >= 0")
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ Layout (the same as a synthetic export, so ``ImageFolder``, Hugging Face ``image
 ``gansynth benchmark --synthetic`` read it)::
 
     DIR/images/<folder>/<folder>-<i>.png   the i-th image of the class in domain A's file order, translated
-    DIR/metadata.csv                       file_name,label,class_name,source (source: the A file it came from)
+    DIR/images.csv                         file_name,label,class_name,source (source: the A file it came from)
     DIR/manifest.json                      run, checkpoint sha256, direction, per-class counts; written last
     DIR/.export/command.json               identity of the command (what determines the content)
 
@@ -29,7 +29,9 @@ from gansynth.exporter import plan as P
 from gansynth.exporter import store
 from gansynth.exporter.encode import write_images
 from gansynth.exporter.progress import ProgressBar
-from gansynth.sampler import check_size, resize
+from gansynth.images import resize
+from gansynth.rundir import GENERATOR
+from gansynth.sampler import check_size
 from gansynth.translate.fitting import BUILTIN_A, load_domain_a
 from gansynth.translate.translator import BATCH, Translator, load_translator
 
@@ -194,7 +196,7 @@ def _manifest(translator: Translator, plans, identity: dict, command_line: str |
             "dir": str(translator.run_dir.resolve()),
             "name": translator.run_dir.resolve().name,
             "class_names": list(translator.class_names),
-            "checkpoint": "generator.safetensors",
+            "checkpoint": f"{GENERATOR}.safetensors",
             "checkpoint_sha256": translator.checkpoint_sha256,
             "kimg": translator.kimg,
             "dataset": {k: info.get(k) for k in keys},

@@ -20,12 +20,11 @@ from torch import Tensor
 from gansynth.checkpoint import save_snapshot
 from gansynth.data import ImageDataset
 from gansynth.errors import TrainingError
+from gansynth.images import encode_png, to_float, to_uint8
 from gansynth.io import append_jsonl, atomic_write_bytes, make_dirs
 from gansynth.rundir import DISCRIMINATOR, GENERATOR, LOG, SAMPLES
 from gansynth.runtime import Runtime
-from gansynth.sampler import to_float, to_uint8
 from gansynth.train.progress import TrainProgress
-from gansynth.train.state import encode_png
 from gansynth.train.trainer import FitResult
 from gansynth.translate.config import TranslateConfig
 from gansynth.translate.networks import build_translator

@@ -14,9 +14,9 @@ from torch import Tensor, nn
 
 from gansynth.checkpoint import resolve_run
 from gansynth.errors import ConfigError, DataError
+from gansynth.images import resize, to_float, to_uint8
 from gansynth.rundir import DATASET, DATASET_FIELDS, GENERATOR, RunDir, check_fields
 from gansynth.runtime import as_device, inference_module
-from gansynth.sampler import resize, to_float, to_uint8
 from gansynth.translate.config import DOMAIN_B_KEY, TranslateConfig
 from gansynth.translate.networks import build_translator
 from gansynth.translate.train import FILES, split_state

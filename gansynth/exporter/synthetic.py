@@ -12,12 +12,12 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from gansynth.checkpoint import check_checkpoint, resolve_run
-from gansynth.errors import ConfigError
+from gansynth.checkpoint import resolve_run
+from gansynth.errors import ConfigError, is_int
 from gansynth.exporter.plan import CHUNK, read_class_names, sample_seed, select_classes
+from gansynth.exporter.spec import ExportSpec
 from gansynth.rundir import RunDir
 from gansynth.runtime import as_device
-from gansynth.sampler import check_seeds, check_size, check_truncation
 
 CACHE_BYTES = 256 << 20  # generated units kept per process: 256 MiB is ~87 000 RGB images at 32 px
 
@@ -81,16 +81,12 @@ class SyntheticDataset(Dataset):
         checkpoint: str = "latest",
         size: int | None = None,
     ) -> None:
-        if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
-            raise ConfigError(f"per_class = {per_class!r} is out of range", hint="per_class must be >= 1")
-        check_seeds(seed, what="seed")
-        check_truncation(truncation)
-        check_size(size)
+        # the images of an export of the same options: checked as one
+        ExportSpec(per_class=per_class, seed=seed, truncation=truncation, checkpoint=checkpoint, size=size)
         self.size = size
         as_device(device)
         if not isinstance(exact, bool):
             raise ConfigError(f"exact = {exact!r} is not a bool", hint="exact=True (export pixels) or exact=False")
-        check_checkpoint(checkpoint)
         self.run_dir = resolve_run(run)
         names = read_class_names(RunDir(self.run_dir).dataset())
         self.labels = select_classes(names, classes)
@@ -99,7 +95,7 @@ class SyntheticDataset(Dataset):
         self.generated_classes = [names[k] for k in self.labels]
         self.per_class, self.seed, self.truncation = per_class, seed, truncation
         self.transform, self.target_transform = transform, target_transform
-        if isinstance(cache_bytes, bool) or not isinstance(cache_bytes, int) or cache_bytes < 0:
+        if not is_int(cache_bytes) or cache_bytes < 0:
             raise ConfigError(f"cache_bytes = {cache_bytes!r} is out of range", hint="an integer >= 0 (bytes)")
         self.device, self.exact, self.cache_bytes, self.checkpoint = device, exact, cache_bytes, checkpoint
         self._sampler = None
