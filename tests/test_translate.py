@@ -210,6 +210,11 @@ def test_export_loads_in_imagefolder_and_hugging_face(tiny_run, tmp_path):
             assert by_file[Path(path).relative_to(out).as_posix()] == target
     datasets = pytest.importorskip("datasets")
     data = datasets.load_dataset("imagefolder", data_dir=str(out), split="train", cache_dir=str(tmp_path / "hf"))
+    from gansynth.benchmark.data import load_images, synthetic_folder, with_export_class_names
+
+    root, manifest = synthetic_folder(out)  # what `gansynth benchmark --synthetic DIR` reads
+    labeled = with_export_class_names(load_images(root), manifest)
+    assert labeled.class_names == ["0", "1", "2"] and labeled.counts == [2, 2, 2]
     label = data.features["label"]
     assert isinstance(label, datasets.ClassLabel) and label.names == ["0", "1", "2"]  # A's classes, in order
     assert sorted(data["label"]) == [0, 0, 1, 1, 2, 2]
