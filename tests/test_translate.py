@@ -130,6 +130,19 @@ def test_fit_writes_the_run_files_and_mixed_sizes_train_together(tiny_run):
     assert grid.size == (3 * 16, 3 * 16)  # rows a → G(a) → F(G(a)), one column per class
 
 
+def test_a_budget_plans_the_length_from_a_calibration(pair, tmp_path):
+    from gansynth.checkpoint import read_config
+    from gansynth.translate import fit
+    from gansynth.translate.config import TranslateConfig
+
+    options = {"g_width": 4, "d_width": 4, "batch_size": 4, "device": "cpu"}
+    result = fit(*pair, out=tmp_path / "r", budget="10s", overrides=["model.blocks=1"], progress=False, **options)
+    config = TranslateConfig.from_dict(read_config(result.run_dir))
+    assert config.plan.source == "budget" and config.plan.budget_s == 10 and config.plan.img_per_s > 0
+    assert config.train.kimg == pytest.approx(config.plan.img_per_s * 10 * 0.9 / 1000, rel=1e-2)
+    assert result.status == "done" and result.kimg >= config.train.kimg
+
+
 def _weights(run: Path) -> dict[str, torch.Tensor]:
     from gansynth.checkpoint import load_tensors
 

@@ -136,7 +136,17 @@ def _check_names(config: TranslateConfig) -> None:
     TRANSLATORS.get(config.model.arch)
 
 
-def _train(config, domain_a, domain_b, runtime, run_dir, snapshot, progress, console) -> FitResult:
+def _train(
+    config: TranslateConfig,
+    domain_a: ImageDataset,
+    domain_b: ImageDataset,
+    runtime: Runtime,
+    run_dir: Path,
+    snapshot: tuple | None,
+    progress: bool,
+    console: Console,
+) -> FitResult:
+    """Build the trainer, write the run header (new runs) or restore the snapshot (resumed ones), train."""
     trainer = CycleTrainer(config, domain_a, domain_b, runtime, run_dir)  # built first: a bad size fails here
     if snapshot is None:
         if _restartable(run_dir):
@@ -152,7 +162,15 @@ def _train(config, domain_a, domain_b, runtime, run_dir, snapshot, progress, con
     return result
 
 
-def _plan(config, domain_a, domain_b, runtime: Runtime, budget, given: bool, console) -> TranslateConfig:
+def _plan(
+    config: TranslateConfig,
+    domain_a: ImageDataset,
+    domain_b: ImageDataset,
+    runtime: Runtime,
+    budget: str | float | None,
+    given: bool,
+    console: Console,
+) -> TranslateConfig:
     """The training length: given, the default, or planned for ``budget`` from a throughput calibration."""
     if given or budget is None:
         source = "given" if given else "default"
@@ -201,7 +219,10 @@ def _resume_config(run_dir: Path, a: ImageDataset, b: ImageDataset, recipe, mapp
     return new
 
 
-def _announce(console, a: ImageDataset, b: ImageDataset, config, run_dir, runtime, resume: bool) -> None:
+def _announce(
+    console: Console, a: ImageDataset, b: ImageDataset, config: TranslateConfig, run_dir: Path, runtime: Runtime,
+    resume: bool,
+) -> None:  # fmt: skip
     counts = ", ".join(f"{n}={c}" for n, c in zip(a.class_names, a.counts))
     console.print(f"domain A: {a.source} — {len(a)} images, {a.num_classes} classes ({counts}); {a.channels} ch")
     console.print(f"domain B: {b.source} — {len(b)} images (labels unused); {b.channels} ch; both at {a.resolution} px")
