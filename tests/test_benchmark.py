@@ -221,6 +221,10 @@ def test_report_files_and_json_schema(small_report):
     arms = ["real", "real+synthetic", "synthetic", "rebalanced", "balanced-softmax"]
     arms += ["real+synthetic@0.5x", "real+synthetic@1x"]
     assert list(record["arms"]) == arms
+    from gansynth.benchmark.record import ArmScores, BenchmarkRecord
+
+    assert set(record) == set(BenchmarkRecord.__annotations__)
+    assert all(set(row) == set(ArmScores.__annotations__) for row in record["arms"].values())
     for row in record["arms"].values():
         assert set(row) == ARM_KEYS
         for metric in ("accuracy", "balanced_accuracy", "macro_f1"):

@@ -289,6 +289,11 @@ def test_digits_halves_score_far_better_than_noise(digits_setup, shared_cache):
     assert noise["precision"] < 0.2
     assert half["label_fidelity"] > 0.9 and noise["label_fidelity"] < 0.5
     assert half["protocol"]["domain_heldout_accuracy"] > 0.9
+    from gansynth.metrics.records import Alarm, ClassScores, MetricsRecord
+
+    assert set(half) == set(MetricsRecord.__annotations__)  # the typed record names every key, no more
+    assert all(set(row) == set(ClassScores.__annotations__) for row in half["per_class"].values())
+    assert all(set(alarm) == set(Alarm.__annotations__) for alarm in noise["alarms"])
     assert set(half) == RECORD_KEYS and PROTOCOL_KEYS <= set(half["protocol"])
     assert set(half["per_class"]) == {str(d) for d in range(10)}
     assert all(CLASS_KEYS <= set(row) for row in half["per_class"].values())

@@ -6,6 +6,7 @@ import os
 import platform
 from dataclasses import asdict
 from datetime import UTC, datetime
+from typing import TypedDict
 
 import torch
 
@@ -60,7 +61,7 @@ def build_record(
     ratios: list[float],
     notes: list[str],
     wall_seconds: float,
-) -> dict:
+) -> BenchmarkRecord:
     """``{"arms", "comparisons", "verdict", "best_non_generative", "selection", "confusion", "protocol",
     "recommendation"}`` from the per-seed scores of every arm and the validation choices."""
     names = train.class_names
@@ -195,3 +196,25 @@ def _device(runtime: Runtime) -> dict:
     if runtime.device.type == "cuda":
         record["gpu"] = torch.cuda.get_device_name(runtime.device)
     return record
+
+
+class ArmScores(TypedDict):
+    """One arm's scores over seeds: ``{"mean", "std", "values"}`` per metric, and per-class recall."""
+
+    accuracy: dict
+    balanced_accuracy: dict
+    macro_f1: dict
+    per_class_recall: dict[str, dict]
+
+
+class BenchmarkRecord(TypedDict):
+    """``report.json``: what :func:`build_record` makes and :class:`~gansynth.benchmark.BenchmarkResult` holds."""
+
+    arms: dict[str, ArmScores]
+    comparisons: list[dict]  # paired differences: arm, baseline, metric, mean, CI, verdict, line
+    verdict: str  # the first comparison's line: real+synthetic vs the best non-generative arm
+    best_non_generative: str | None
+    selection: dict  # the validation choices: budget, mixing and the candidates' scores
+    confusion: dict[str, list[list[int]]]
+    protocol: dict  # data, split, counts, classifier, device, seeds, notes, timings
+    recommendation: str  # what to export and how to mix it, for a user to copy

@@ -28,7 +28,7 @@ from gansynth.benchmark.plan import (
     plan_synthetic,
     take_first,
 )
-from gansynth.benchmark.record import build_record
+from gansynth.benchmark.record import BenchmarkRecord, build_record
 from gansynth.benchmark.select import (
     CANDIDATES,
     LEGACY,
@@ -58,7 +58,7 @@ class BenchmarkResult:
         files: every file written there (report.json, report.md, charts).
     """
 
-    record: dict
+    record: BenchmarkRecord
     out: Path
     files: list[Path]
 

@@ -30,6 +30,7 @@ from gansynth.metrics.extractors import (
     missing_weights_error,
 )
 from gansynth.metrics.features import create_extractor, extract, real_features
+from gansynth.metrics.records import MetricsRecord
 from gansynth.metrics.score import COLLAPSE_THRESHOLD, check_sizes, score
 from gansynth.metrics.spec import EvaluateSpec
 from gansynth.rundir import METRICS
@@ -137,7 +138,7 @@ def _evaluate(
     progress: bool,
     generated_what: str,
     provenance: dict,
-) -> dict:
+) -> MetricsRecord:
     started = time.perf_counter()
     runtime = metrics_runtime(runtime)
     name, weights_path, notes = choice
@@ -239,7 +240,7 @@ def evaluate_sampler(
     weights: str | Path | None = None,
     runtime: Runtime | None = None,
     progress: bool = False,
-) -> dict:
+) -> MetricsRecord:
     """Metrics of a sampler's images (exactly balanced per class) against ``real``; nothing is written.
 
     Works on an in-memory :class:`~gansynth.sampler.Sampler` (the trainer calls it every ``eval.every_kimg``).
@@ -287,7 +288,7 @@ def evaluate_generator(
     num_samples: int | None = None,
     feature_extractor: str = AUTO,
     runtime: Runtime | None = None,
-) -> dict:
+) -> MetricsRecord:
     """:func:`evaluate_sampler` for an in-memory generator trained on ``real`` (the trainer, every
     ``eval.every_kimg``); the record's checkpoint fields say that no weights file was read."""
     from gansynth.sampler import Sampler
@@ -342,7 +343,7 @@ def evaluate(
     *,
     spec: EvaluateSpec | None = None,
     **options,
-) -> dict:
+) -> MetricsRecord:
     """Evaluate a run's generator, or a folder of generated images, against real images.
 
     Args:
@@ -354,11 +355,9 @@ def evaluate(
             weights, json_out, device, progress, checkpoint); or pass its fields as keywords, not both.
 
     Returns:
-        ``{"fid", "kid", "is", "precision", "recall", "density", "coverage", "label_fidelity", "memorization",
-        "per_class": {class: {"fid", "precision", "recall", "density", "coverage", "label_fidelity", "collapse",
-        "num_generated", "num_real"}}, "per_class_fid_mean", "per_class_fid_worst": {"class", "fid"}, "alarms",
-        "notes", "protocol": {...}}``; a metric that cannot be computed is None. A run's record is also appended
-        to its ``metrics.jsonl``.
+        The :class:`~gansynth.metrics.records.MetricsRecord` (overall metrics, ``per_class`` rows, alarms, notes,
+        protocol); a metric that cannot be computed is None. A run's record is also appended to its
+        ``metrics.jsonl``.
 
     Raises:
         MetricError: missing weights, no class in common, too few images for a metric.
@@ -395,7 +394,7 @@ def evaluate(
     return record
 
 
-def _evaluate_folder(run, data, generated, feature_extractor, weights, runtime, progress) -> dict:
+def _evaluate_folder(run, data, generated, feature_extractor, weights, runtime, progress) -> MetricsRecord:
     if data is None and run is None:
         raise MetricError(
             "--generated needs the real images to compare with",

@@ -29,7 +29,7 @@ from gansynth.data import ImageDataset, describe_skipped, is_builtin, load_datas
 from gansynth.errors import CheckpointError, ConfigError
 from gansynth.io import atomic_write_text
 from gansynth.rundir import LOG, METRICS, SAMPLES, RunDir, read_bounded
-from gansynth.runtime import Runtime, make_runtime
+from gansynth.runtime import Runtime, make_runtime, native_cpu_bf16
 from gansynth.train.plan import apply_threads, explicit_keys, plan_fit
 from gansynth.train.trainer import FitResult, Trainer
 
@@ -179,7 +179,8 @@ def fit(
     chosen = config.data.resolution is None
     config = _resolve(config, dataset)
     rc = config.runtime
-    runtime = make_runtime(rc.device, rc.precision, rc.compile, rc.compile_mode)
+    cpu_auto = "bf16" if native_cpu_bf16() else "fp32"  # same quality, ~2x faster (benchmarks/README.md)
+    runtime = make_runtime(rc.device, rc.precision, rc.compile, rc.compile_mode, cpu_auto)
     if runtime.distributed and LOSSES_WITH_GP(config):
         raise ConfigError(
             "wgan-gp is not supported under torchrun (the gradient penalty needs double backward)",
