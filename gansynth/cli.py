@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     except click_exceptions.UsageError as exc:
         report_error(
             exc.format_message(),
-            f"see `gansynth {exc.ctx.info_name if exc.ctx else ''} --help`".replace("gansynth gansynth", "gansynth"),
+            f"see `{exc.ctx.command_path if exc.ctx else 'gansynth'} --help`",
         )
         sys.exit(EXIT_USER_ERROR)
     except (typer.Abort, KeyboardInterrupt):

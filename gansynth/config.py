@@ -180,8 +180,8 @@ class Config:
 SECTIONS = {f.name: f.type for f in fields(Config)}
 
 
-def _section_types(section: str) -> dict[str, Any]:
-    cls = {f.name: f.default_factory for f in fields(Config)}[section]  # type: ignore[misc]
+def _section_types(section: str, root: type = Config) -> dict[str, Any]:
+    cls = {f.name: f.default_factory for f in fields(root)}[section]  # type: ignore[misc]
     hints = typing.get_type_hints(cls)
     return {f.name: hints[f.name] for f in fields(cls)}
 
@@ -212,18 +212,21 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
     )
 
 
-def merge(config: Config, updates: dict[str, Any]) -> Config:
-    """A new config with nested ``{section: {key: value}}`` updates applied and validated."""
-    sections = {}
+def merge(config: Any, updates: dict[str, Any]) -> Any:
+    """A new config with nested ``{section: {key: value}}`` updates applied and validated.
+
+    ``config`` is a :class:`Config` or any other frozen dataclass of section dataclasses (``gansynth translate``'s).
+    """
+    sections, known = {}, [f.name for f in fields(config)]
     for section, values in updates.items():
-        if section not in SECTIONS:
-            raise ConfigError(f"unknown config section {section!r}", hint=did_you_mean(section, list(SECTIONS)))
+        if section not in known:
+            raise ConfigError(f"unknown config section {section!r}", hint=did_you_mean(section, known))
         if not isinstance(values, dict):
             raise ConfigError(
                 f"config section {section!r} must be a table of keys",
                 hint=f"write [{section}] followed by key = value lines",
             )
-        types_ = _section_types(section)
+        types_ = _section_types(section, type(config))
         clean = {}
         for key, value in values.items():
             if key not in types_:
@@ -289,8 +292,8 @@ def build_config(
     recipe: str | Path | None = None,
     options: dict[str, Any] | None = None,
     overrides: list[str] | tuple[str, ...] = (),
-    base: Config | None = None,
-) -> Config:
+    base: Any = None,
+) -> Any:
     """Resolve a config: defaults (or ``base``) < recipe < options (``"section.key": value``) < ``--set``."""
     config = base or Config()
     if recipe is not None:

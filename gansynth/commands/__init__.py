@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from gansynth.commands import benchmark, demo, evaluate, export, fit, sample
+from gansynth.commands import benchmark, demo, evaluate, export, fit, sample, translate
 
 # (command name, verb function), in the order ``gansynth --help`` lists them
 COMMANDS = [
@@ -21,6 +21,9 @@ COMMANDS = [
     ("benchmark", benchmark.benchmark_command),
     ("demo", demo.demo_command),
 ]
+# (command name, typer sub-app): verbs with verbs of their own (``gansynth translate fit``); each module has
+# SUMMARY, EXAMPLES (of the group) and VERB_EXAMPLES (command name → examples)
+SUB_APPS = [("translate", translate.translate_app)]
 EXAMPLES = [
     ("gansynth demo", "fit → evaluate → export → benchmark on digits"),
     ("gansynth fit ./images", "./images/<class>/*.png → runs/images"),
@@ -76,6 +79,12 @@ def register_all(app: typer.Typer) -> None:
         module = sys.modules[function.__module__]
         epilog = examples_epilog(getattr(module, "EXAMPLES", ()))
         app.command(name, epilog=epilog, short_help=getattr(module, "SUMMARY", None))(function)
+    for name, sub in SUB_APPS:
+        module = sys.modules[sub.registered_commands[0].callback.__module__]
+        sub.info.epilog = examples_epilog(module.EXAMPLES)
+        for command in sub.registered_commands:
+            command.epilog = examples_epilog(module.VERB_EXAMPLES[command.name])
+        app.add_typer(sub, name=name, short_help=module.SUMMARY)
 
 
 def walk(command, path: tuple[str, ...] = ()):

@@ -47,8 +47,11 @@ def _examples(paths: list[str]) -> str:
     return ", ".join(paths[:_SHOW]) + more
 
 
-def scan_folder(root: str | Path) -> FolderScan:
+def scan_folder(root: str | Path, unlabeled: bool = False) -> FolderScan:
     """List the classes and candidate image files of ``root/<class>/**/*.<ext>``.
+
+    ``unlabeled``: a folder of images without class subfolders is allowed too; it becomes one class named after
+    the folder (``gansynth translate``'s domain B, whose labels are not used).
 
     Raises:
         DataError: the path is missing, is a file, is empty, or has images but no class subfolders.
@@ -65,6 +68,8 @@ def scan_folder(root: str | Path) -> FolderScan:
     entries = sorted(p for p in root.iterdir() if not p.name.startswith("."))
     class_dirs = [p for p in entries if p.is_dir()]
     loose = [p.name for p in entries if p.is_file()]
+    if not class_dirs and unlabeled:
+        return _scan_flat(root, loose)
     if not class_dirs:
         if any(name.lower().endswith(IMAGE_EXTENSIONS) for name in loose):
             raise DataError(
@@ -88,6 +93,24 @@ def scan_folder(root: str | Path) -> FolderScan:
                 else:
                     files.append((rel, label))
     return FolderScan(root=root, class_names=[p.name for p in class_dirs], files=files, skipped=skipped)
+
+
+def _scan_flat(root: Path, names: list[str]) -> FolderScan:
+    """The images directly in ``root`` as one class (an unlabeled folder)."""
+    files, skipped = [], []
+    for name in names:
+        if not name.lower().endswith(IMAGE_EXTENSIONS):
+            skipped.append((name, "not an image file"))
+        elif (problem := _unreadable(root / name)) is not None:
+            skipped.append((name, problem))
+        else:
+            files.append((name, 0))
+    if not files:
+        raise DataError(
+            f"{root} holds no image files" + (f" ({describe_skipped(skipped)})" if skipped else ""),
+            hint=f"give a folder of images ({' '.join(IMAGE_EXTENSIONS)}), loose or in subfolders",
+        )
+    return FolderScan(root=root, class_names=[root.resolve().name or "images"], files=files, skipped=skipped)
 
 
 def _unreadable(path: Path) -> str | None:
@@ -249,7 +272,9 @@ def _decode_all(scan: FolderScan, paths: list[Path], workers: int, resolution: i
         for i in sorted(bad)
     ]
     _validate(scan, labels, skipped)
-    images = torch.from_numpy(np.stack(kept_arrays))
+    # np.stack keeps the transposed (channels-last) layout of RGB arrays; a contiguous NCHW tensor is what the
+    # cache gives back, and convolutions on either layout differ in the last bit (resume must match exactly)
+    images = torch.from_numpy(np.stack(kept_arrays)).contiguous()
     return images, torch.tensor(labels, dtype=torch.long), kept_files, skipped, resolution, native_size(sizes)
 
 

@@ -36,7 +36,9 @@ def is_builtin(source: str | Path) -> bool:
     return str(source) in BUILTIN_DATASETS and not Path(source).exists()
 
 
-def load_dataset(source: str | Path, resolution: int | None = None, use_cache: bool = True) -> ImageDataset:
+def load_dataset(
+    source: str | Path, resolution: int | None = None, use_cache: bool = True, unlabeled: bool = False
+) -> ImageDataset:
     """Load a labeled image set.
 
     Args:
@@ -44,6 +46,7 @@ def load_dataset(source: str | Path, resolution: int | None = None, use_cache: b
         resolution: output size in px (16, 32, 64, 128); None chooses from the data (the smallest not below the median
             shorter side, 128 at most; 16 for digits).
         use_cache: reuse decoded tensors keyed by a content fingerprint (the second load does not decode again).
+        unlabeled: also accept a folder of images without class subfolders (as one class).
 
     Raises:
         DataError: the folder cannot be used (all problems in one message).
@@ -52,7 +55,7 @@ def load_dataset(source: str | Path, resolution: int | None = None, use_cache: b
     check_resolution(resolution)
     if is_builtin(source):
         return load_digits_dataset(resolution or DIGITS_DEFAULT_RESOLUTION)
-    scan = scan_folder(source)
+    scan = scan_folder(source, unlabeled=unlabeled)
     fingerprint = fingerprint_files(scan)
     key = f"{fingerprint[:32]}-{resolution or 'auto'}-v{CACHE_VERSION}"
     cached = _read_cache(key) if use_cache else None

@@ -305,11 +305,11 @@ def metadata_rows(plans: list[ClassPlan], records: dict[tuple[int, int], dict], 
     return rows
 
 
-def write_metadata(out: Path, rows: list, filtered: bool, tag: str) -> None:
-    """Write images.csv (one row per image: path, training label, class name, seed[, confidence])."""
+def write_metadata(out: Path, rows: list, filtered: bool, tag: str, columns: list[str] | None = None) -> None:
+    """Write images.csv: ``columns`` (default: path, training label, class name, seed[, confidence]) and ``rows``."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["file_name", "label", "class_name", "seed", *(["confidence"] if filtered else [])])
+    writer.writerow(columns or ["file_name", "label", "class_name", "seed", *(["confidence"] if filtered else [])])
     writer.writerows(rows)
     with writing(out / METADATA):
         write_atomic(out / METADATA, buffer.getvalue().encode(), tag, durable=True)
