@@ -87,7 +87,7 @@ def run_demo(
     from gansynth.benchmark.digits import prepare_digits_split
     from gansynth.exporter import export
     from gansynth.metrics import evaluate
-    from gansynth.mixing import Mixing as default_mixing
+    from gansynth.mixing import Mixing
     from gansynth.terminal import print_metrics, print_summary
     from gansynth.train.fit import fit
 
@@ -125,7 +125,7 @@ def run_demo(
         flip=False,  # digits are not mirror-symmetric
         console=console,
         budget=budget,
-        mixings=[default_mixing()] if mixings is None else mixings,
+        mixings=[Mixing()] if mixings is None else mixings,  # one mixing against "no synthetic": minutes, not ten
     )
     print_summary(result.record, report, report_dir=result.out)
     return DemoResult(out, fitted.run_dir, metrics, exported, result)
