@@ -191,18 +191,15 @@ def select_classes(class_names: list[str], classes: list[str] | tuple[str, ...] 
 def class_counts(
     info: dict, labels: list[int], per_class: int | None, balance_to: int | str | None
 ) -> tuple[list[int], list[int | None]]:
-    """``(images to export, real images)`` per selected class for ``--per-class N`` or ``--balance-to max|N``."""
+    """``(images to export, real images)`` per selected class for ``--per-class N`` or ``--balance-to max|N``.
+
+    ``per_class`` / ``balance_to`` come from a checked :class:`~gansynth.exporter.spec.ExportSpec` (exactly one
+    is set, in range); what is checked here depends on the run: its recorded counts.
+    """
     names = read_class_names(info)
     recorded = info.get("counts") if isinstance(info.get("counts"), dict) else {}
     real = [recorded.get(names[k]) for k in labels]
-    if (per_class is None) == (balance_to is None):
-        raise ConfigError(
-            "give exactly one of --per-class N and --balance-to max|N",
-            hint="--per-class N writes N images per class; --balance-to tops up each class to a total",
-        )
     if per_class is not None:
-        if not is_int(per_class) or per_class < 1:
-            raise ConfigError(f"--per-class {per_class!r} is out of range", hint="--per-class must be >= 1")
         counts = [per_class] * len(labels)
     else:
         if len(recorded) != len(names) or not all(isinstance(recorded.get(n), int) for n in names):
