@@ -65,6 +65,7 @@ def run_demo(
     epochs: int | None = None,
     budget: str = "fixed",
     mixings: list[Mixing] | None = None,
+    workers: int | str = 1,
 ) -> DemoResult:
     """Run the quickstart into ``out`` (fresh each time) and return what each stage produced.
 
@@ -79,6 +80,8 @@ def run_demo(
             (grown on validation, as ``gansynth benchmark`` does by default).
         mixings: candidate mixings of real+synthetic chosen on validation, "no synthetic" always among them (None:
             the default ``Mixing()`` only; the benchmark's own default tries eight).
+        workers: benchmark classifier processes (``gansynth demo`` passes ``"auto"``: one per free core; see
+            :mod:`gansynth.benchmark.parallel`).
 
     Raises:
         ConfigError: ``out`` is a file, or a non-empty folder that is not a demo folder.
@@ -126,6 +129,7 @@ def run_demo(
         console=console,
         budget=budget,
         mixings=[Mixing()] if mixings is None else mixings,  # one mixing against "no synthetic": minutes, not ten
+        workers=workers,
     )
     print_summary(result.record, report, report_dir=result.out)
     return DemoResult(out, fitted.run_dir, metrics, exported, result)

@@ -329,6 +329,8 @@ def test_cli_too_few_images_for_split(tmp_path, capsys):
         (["--mixing", "schedule=late"], "schedule must be one of"),
         (["--mixing", "weight=-1"], "weight must be >= 0"),
         (["--budget", "long"], "'auto' or 'fixed'"),
+        (["--workers", "two"], "'auto' or a count"),
+        (["--workers", "0"], "'auto' or a count"),
     ],
 )
 def test_cli_option_errors(folders, capsys, extra, message):

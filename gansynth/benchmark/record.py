@@ -11,6 +11,7 @@ from typing import TypedDict
 import torch
 
 from gansynth import __version__
+from gansynth.benchmark.parallel import threads_per_run
 from gansynth.benchmark.plan import NON_GENERATIVE, Arm, SyntheticPlan, sweep_arm
 from gansynth.benchmark.stats import (
     NO_HELP,
@@ -61,6 +62,7 @@ def build_record(
     ratios: list[float],
     notes: list[str],
     wall_seconds: float,
+    workers: int = 1,
 ) -> BenchmarkRecord:
     """``{"arms", "comparisons", "verdict", "best_non_generative", "selection", "confusion", "protocol",
     "recommendation"}`` from the per-seed scores of every arm and the validation choices."""
@@ -77,7 +79,7 @@ def build_record(
     verdict = comparisons[0]["line"] if comparisons else f"one arm only: no comparison ({NO_HELP} is not judged)"
     protocol = _protocol(
         built, seconds, train, test, split, base, seeds, runtime, plan, selection, source, ratios, notes,
-        wall_seconds,
+        wall_seconds, workers,
     )  # fmt: skip
     confusion = {arm: sum_confusion([run["confusion"] for run in runs]) for arm, runs in scores.items()}
     return {
@@ -93,13 +95,13 @@ def build_record(
 
 
 def _protocol(built, seconds, train, test, split, base, seeds, runtime, plan, selection, source, ratios, notes,
-              wall_seconds) -> dict:  # fmt: skip
+              wall_seconds, workers=1) -> dict:  # fmt: skip
     """The record's ``protocol``: what was trained on what, how, on which device, in how long."""
     names = train.class_names
     return {
         "gansynth_version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "device": _device(runtime),
+        "device": _device(runtime, workers),
         "classifier": {
             **asdict(base),
             "seed": None,
@@ -182,14 +184,15 @@ def recommendation(selection: dict, plan: SyntheticPlan, source: dict | None, co
     )
 
 
-def _device(runtime: Runtime) -> dict:
-    """The machine the numbers were measured on."""
+def _device(runtime: Runtime, workers: int = 1) -> dict:
+    """The machine the numbers were measured on, and how many processes shared it (``workers``)."""
     record = {
         "device": str(runtime.device),
         "precision": runtime.precision,
         "compile": runtime.compile,
         "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": threads_per_run(workers),
+        "workers": workers,
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
     }

@@ -20,6 +20,7 @@ import torch
 from rich.console import Console
 
 from gansynth.benchmark import data as bdata
+from gansynth.benchmark.parallel import plan_workers, run_classifiers
 from gansynth.benchmark.plan import (
     SYNTHETIC_ARMS,
     Arm,
@@ -40,7 +41,7 @@ from gansynth.benchmark.select import (
     validation_scorer,
 )
 from gansynth.benchmark.spec import BenchmarkSpec
-from gansynth.classify import ClassifierConfig, evaluate_predictions, train_classifier
+from gansynth.classify import ClassifierConfig
 from gansynth.data import ImageDataset
 from gansynth.errors import DataError
 from gansynth.io import make_dirs
@@ -134,17 +135,19 @@ def benchmark(
     steps, chosen, selection = _choose(train, pool, plan, arm_names, base, spec, runtime, console, notes)
     base = replace(base, steps=steps)
     built = build_arms(arm_names, train, pool, plan, chosen, chosen if chosen.uses_synthetic else LEGACY)
+    workers = plan_workers(spec.workers, runtime, len(built) * spec.seeds)
     for note in notes:
         console.print(f"[yellow]note:[/] {note}")
     console.print(
         f"benchmark: {len(built)} arms × {spec.seeds} seeds of {spec.model}, {steps} steps of {spec.batch_size} "
         f"per run; train {len(train)} real images, test {len(test_set)}; device {runtime.device}"
+        + (f", {workers} worker processes" if workers > 1 else "")
     )
-    scores, seconds = _train_all(built, train, test_set, base, spec.seeds, runtime, console, spec.progress)
+    scores, seconds = _train_all(built, test_set, base, spec.seeds, runtime, workers, console, spec.progress)
     record = build_record(
         built, scores, seconds, train=train, test=test_set, split=split, base=base, seeds=spec.seeds,
         runtime=runtime, plan=plan, selection=selection, source=source, ratios=list(spec.ratio_sweep), notes=notes,
-        wall_seconds=time.perf_counter() - started,
+        wall_seconds=time.perf_counter() - started, workers=workers,
     )  # fmt: skip
     from gansynth.report import write_report
 
@@ -253,24 +256,22 @@ def _export_run(
 
 def _train_all(
     built: list[Arm],
-    train: ImageDataset,
     test_set: ImageDataset,
     base: ClassifierConfig,
     seeds: int,
     runtime: Runtime,
+    workers: int,
     console: Console,
     progress: bool,
 ) -> tuple[dict[str, list[dict]], dict[str, list[float]]]:
-    """Scores ``{arm: [evaluate_predictions per seed]}`` and wall seconds per run."""
+    """Scores ``{arm: [evaluate_predictions per seed]}`` and wall seconds per run, in seed order."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    scores: dict[str, list[dict]] = {arm.name: [] for arm in built}
-    seconds: dict[str, list[float]] = {arm.name: [] for arm in built}
+    done: dict[tuple[int, int], tuple[dict, float]] = {}
     bar = Progress(
         TextColumn("[bold]benchmark"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total} runs"),
-        TextColumn("{task.description}"),
         TimeElapsedColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),
@@ -279,30 +280,18 @@ def _train_all(
     )
     with bar:
         task = bar.add_task("", total=seeds * len(built))
-        for seed in range(seeds):
-            for arm in built:
-                bar.update(task, description=f"seed {seed} · {arm.name}")
-                start = time.perf_counter()
-                config = replace(base, balanced=arm.balanced, balanced_softmax=arm.balanced_softmax, seed=seed)
-                classifier = train_classifier(
-                    arm.images,
-                    arm.labels,
-                    train.num_classes,
-                    config,
-                    runtime,
-                    synthetic=arm.synthetic,
-                    mixing=arm.mixing,
-                )
-                predicted = classifier.predict(test_set.images)
-                result = evaluate_predictions(test_set.labels, predicted, train.class_names)
-                scores[arm.name].append(result)
-                seconds[arm.name].append(time.perf_counter() - start)
-                bar.console.print(
-                    f"seed {seed}  {arm.name:<24} balanced accuracy {result['balanced_accuracy']:.4f}  "
-                    f"accuracy {result['accuracy']:.4f}  ({seconds[arm.name][-1]:.1f} s)",
-                    highlight=False,
-                )
-                bar.advance(task)
+        for index, seed, result, seconds in run_classifiers(
+            built, test_set, base, seeds, runtime, workers, lambda line: bar.console.print(line, highlight=False)
+        ):
+            done[index, seed] = result, seconds
+            bar.console.print(
+                f"seed {seed}  {built[index].name:<24} balanced accuracy {result['balanced_accuracy']:.4f}  "
+                f"accuracy {result['accuracy']:.4f}  ({seconds:.1f} s)",
+                highlight=False,
+            )
+            bar.advance(task)
+    scores = {arm.name: [done[i, seed][0] for seed in range(seeds)] for i, arm in enumerate(built)}
+    seconds = {arm.name: [done[i, seed][1] for seed in range(seeds)] for i, arm in enumerate(built)}
     return scores, seconds
 
 

@@ -61,6 +61,10 @@ class BenchmarkSpec:
             (or none: a class that failed the diversity check) makes up the difference with repeats of its real
             images (oversampling), mixed like the synthetic ones; the same holds for a ``synthetic`` export folder
             whose manifest records the filter.
+        workers: processes that train the arms' classifiers side by side on a CPU, one torch thread each
+            (:mod:`gansynth.benchmark.parallel`); ``"auto"`` → one per free core on a CPU (one process on CUDA or
+            with ``$GANSYNTH_THREADS`` set), the CLI's default. More than one needs a script whose top level is
+            guarded by ``if __name__ == "__main__":``, as for any spawned process, hence 1 by default here.
     """
 
     arms: tuple[str, ...] | None = None
@@ -82,6 +86,7 @@ class BenchmarkSpec:
     validation_fraction: float = VALIDATION_FRACTION
     selection_seeds: int = 1
     export_filter: str = "auto"
+    workers: int | str = 1
 
     def __post_init__(self) -> None:
         fix = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 - normalizing a frozen field
@@ -116,6 +121,8 @@ class BenchmarkSpec:
             if type(value) is not int or value < 1:
                 hint = "use 3 or more seeds: the verdict compares arms seed by seed" if key == "seeds" else "e.g. 15"
                 raise ConfigError(f"{key} must be >= 1, got {value!r}", hint=hint)
+        if self.workers != "auto" and (type(self.workers) is not int or self.workers < 1):
+            raise ConfigError(f"workers must be an integer >= 1, got {self.workers!r}", hint="e.g. 2, or 'auto'")
         if type(self.split_seed) is not int or self.split_seed < 0:
             raise ConfigError(f"split_seed must be an integer >= 0, got {self.split_seed!r}", hint="e.g. 0")
 

@@ -20,6 +20,11 @@ MIXING_HELP = (
     "'weight=0.3,schedule=deferred' (default: a built-in set, chosen on validation; one → used as given)."
 )
 
+THREADS_HELP = "CPU threads for torch (1 is often fastest on a shared machine)."
+WORKERS_HELP = (
+    "Classifier runs side by side on a CPU, one process and one thread each; auto: one per free core (1 with "
+    "--threads, $GANSYNTH_THREADS or on CUDA)."
+)
 EXPORT_FILTER_HELP = "With --run: the export's diversity filter (auto, diverse or none; see gansynth export)."
 
 
@@ -64,9 +69,8 @@ def benchmark_command(
         float, typer.Option(min=0.01, max=0.9, help="Share of each class held out when --test is not given.")
     ] = 0.2,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    threads: Annotated[
-        int | None, typer.Option(min=1, help="CPU threads for torch (1 is often fastest on a shared machine).")
-    ] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help=THREADS_HELP)] = None,
+    workers: Annotated[str, typer.Option(help=WORKERS_HELP)] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress (the summary still prints).")] = False,
     mixing: Annotated[list[str] | None, typer.Option(help=MIXING_HELP)] = None,
     budget: Annotated[
@@ -99,7 +103,19 @@ def benchmark_command(
         budget=budget,
         validation_fraction=validation_fraction,
         export_filter=export_filter,
+        workers=_workers(workers, threads),
     )
     set_threads(threads)
     result = benchmark(real_train, test=test, synthetic=synthetic, run=run, spec=spec, runtime=make_runtime(device))
     print_summary(result.record, report_dir=result.out)
+
+
+def _workers(text: str, threads: int | None) -> int | str:
+    """--workers as the spec takes it: ``auto`` (1 when --threads fixes this process's threads) or a count."""
+    from gansynth.errors import ConfigError
+
+    if text == "auto":
+        return 1 if threads is not None else "auto"
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"--workers must be 'auto' or a count >= 1, got {text!r}", hint="e.g. --workers 2")
+    return int(text)

@@ -25,4 +25,4 @@ def demo_command(
 
     from gansynth.demo import run_demo
 
-    run_demo(out, progress=not quiet, console=Console(stderr=True, highlight=False, soft_wrap=True))
+    run_demo(out, progress=not quiet, console=Console(stderr=True, highlight=False, soft_wrap=True), workers="auto")

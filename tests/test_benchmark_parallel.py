@@ -1,0 +1,74 @@
+"""The benchmark's classifier runs in worker processes: how many, and that they score exactly as one process does."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gansynth.benchmark import BenchmarkSpec, parallel
+from gansynth.benchmark.parallel import plan_workers, run_classifiers
+from gansynth.benchmark.plan import Arm
+from gansynth.classify import ClassifierConfig
+from gansynth.data import load_dataset
+from gansynth.errors import ConfigError
+from gansynth.runtime import Runtime, cpu_runtime
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_explicit_workers_are_capped_at_the_runs_and_refused_off_the_cpu():
+    assert plan_workers(4, cpu_runtime(), runs=3) == 3
+    assert plan_workers(1, Runtime(torch.device("cuda")), runs=8) == 1
+    with pytest.raises(ConfigError, match="device is cuda"):
+        plan_workers(2, Runtime(torch.device("cuda")), runs=8)
+
+
+def test_auto_workers_follow_the_free_cores_unless_the_threads_are_fixed(monkeypatch):
+    monkeypatch.setattr("gansynth.train.plan.free_cores", lambda: 2)
+    monkeypatch.delenv("GANSYNTH_THREADS", raising=False)
+    assert plan_workers("auto", cpu_runtime(), runs=12) == 2
+    assert plan_workers("auto", cpu_runtime(), runs=1) == 1
+    assert plan_workers("auto", Runtime(torch.device("cuda")), runs=12) == 1
+    monkeypatch.setenv("GANSYNTH_THREADS", "2")
+    assert plan_workers("auto", cpu_runtime(), runs=12) == 1
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, "two", True])
+def test_spec_refuses_bad_worker_counts(workers):
+    with pytest.raises(ConfigError, match="workers must be"):
+        BenchmarkSpec(workers=workers)
+
+
+def test_workers_score_every_run_exactly_as_one_process_does():
+    digits = load_dataset("digits")
+    train, test = digits.subset(list(range(0, 600))), digits.subset(list(range(1500, 1700)))
+    arms = [
+        Arm("real", train.images, train.labels, False, train.counts, [0] * 10),
+        Arm("rebalanced", train.images, train.labels, True, train.counts, [0] * 10),
+    ]
+    config = ClassifierConfig(model="test_efficientnet", batch_size=32, steps=30, flip=False)
+    alone = {(i, s): scores for i, s, scores, _ in run_classifiers(arms, test, config, 2, cpu_runtime(), 1)}
+    side_by_side = {(i, s): scores for i, s, scores, _ in run_classifiers(arms, test, config, 2, cpu_runtime(), 2)}
+    assert sorted(side_by_side) == sorted(alone) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    for job, scores in alone.items():
+        assert side_by_side[job]["balanced_accuracy"] == scores["balanced_accuracy"]
+        assert side_by_side[job]["per_class_recall"] == scores["per_class_recall"]
+    assert alone[0, 0]["balanced_accuracy"] != alone[0, 1]["balanced_accuracy"]  # the seed matters: runs differ
+
+
+def test_workers_that_cannot_start_leave_the_runs_to_this_process(monkeypatch):
+    def broken(*args):
+        from concurrent.futures.process import BrokenProcessPool
+
+        raise BrokenProcessPool("a child process terminated abruptly")
+        yield
+
+    monkeypatch.setattr(parallel, "_in_workers", broken)
+    digits = load_dataset("digits")
+    train, test = digits.subset(list(range(0, 200))), digits.subset(list(range(1500, 1600)))
+    arms = [Arm("real", train.images, train.labels, False, train.counts, [0] * 10)]
+    config = ClassifierConfig(model="test_efficientnet", batch_size=32, steps=5, flip=False)
+    said: list[str] = []
+    done = list(run_classifiers(arms, test, config, 2, cpu_runtime(), 2, said.append))
+    assert [(i, s) for i, s, _, _ in done] == [(0, 0), (0, 1)]
+    assert said and "go on in this process" in said[0]
