@@ -5,6 +5,9 @@ domain B, labels unused — and a held-out test part the translation never sees)
 them, exports every printed digit translated, then trains the same small classifier on the raw and on the
 translated printed digits and scores both on the held-out real digits. Prints one JSON line.
 
+The test digits choose nothing: options are compared on ``val_*`` — the same classifiers scored on domain B's own
+training images, whose labels the translation never uses (it saw those images, unlabeled).
+
     python benchmarks/translate_fonts_digits.py [--kimg 12] [--out /tmp/translate-bench]
 """
 
@@ -24,12 +27,12 @@ from gansynth.translate import export, fit, load_translator, write_fonts_digits
 CLASSIFIER = ClassifierConfig(model="test_efficientnet", epochs=10, batch_size=64, flip=False)
 
 
-def accuracy(train, test, seed: int) -> float:
-    """Test accuracy of the classifier trained on ``train`` (an ImageDataset)."""
+def accuracy(train, scored: tuple, seed: int) -> tuple[float, ...]:
+    """Accuracy on each of the ``scored`` ImageDatasets of the classifier trained on ``train``."""
     from dataclasses import replace
 
     net = train_classifier(train.images, train.labels, train.num_classes, replace(CLASSIFIER, seed=seed))
-    return float((net.predict(test.images) == test.labels).float().mean())
+    return tuple(float((net.predict(d.images) == d.labels).float().mean()) for d in scored)
 
 
 def run(out: Path, kimg: float, g_width: int, seeds: int, threads: int, overrides: tuple[str, ...] = ()) -> dict:
@@ -43,9 +46,10 @@ def run(out: Path, kimg: float, g_width: int, seeds: int, threads: int, override
     fit_s = time.perf_counter() - started
     exported = export(out / "run", out / "translated", progress=False)
     raw, test = load_dataset(fonts, 16), load_dataset(digits_test, 16)
+    val = load_dataset(digits, 16)  # domain B's own images, their labels used only here: for choosing options
     translated = load_dataset(exported.out / "images", 16)
-    raw_acc = [accuracy(raw, test, s) for s in range(seeds)]
-    translated_acc = [accuracy(translated, test, s) for s in range(seeds)]
+    raw_val, raw_acc = zip(*(accuracy(raw, (val, test), s) for s in range(seeds)))
+    translated_val, translated_acc = zip(*(accuracy(translated, (val, test), s) for s in range(seeds)))
     mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
     return {
         "kimg": result.kimg,
@@ -56,6 +60,10 @@ def run(out: Path, kimg: float, g_width: int, seeds: int, threads: int, override
         "raw_accuracy": [round(a, 4) for a in raw_acc],
         "translated_accuracy": [round(a, 4) for a in translated_acc],
         "gain_points": round(100 * (mean(translated_acc) - mean(raw_acc)), 1),
+        "paired_gain_points": [round(100 * (t - r), 1) for t, r in zip(translated_acc, raw_acc)],
+        "val_raw_accuracy": [round(a, 4) for a in raw_val],
+        "val_translated_accuracy": [round(a, 4) for a in translated_val],
+        "val_gain_points": round(100 * (mean(translated_val) - mean(raw_val)), 1),
         "test_images": len(test),
     }
 
