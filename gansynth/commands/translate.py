@@ -49,6 +49,10 @@ def translate_fit_command(
     batch_size: Annotated[int | None, typer.Option(min=2, help="Images of each domain per step.")] = None,
     g_width: Annotated[int | None, typer.Option(min=1, help="Generator channels at full resolution.")] = None,
     d_width: Annotated[int | None, typer.Option(min=1, help="Discriminator channels of its first layer.")] = None,
+    semantic_weight: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="CyCADA semantic loss CE(f_A(G(a)), y_a), f_A trained on A; 0 turns it off."),
+    ] = None,
     snapshot_kimg: Annotated[float | None, typer.Option(min=0.001, help="Snapshot interval in kimg.")] = None,
     seed: Annotated[int | None, typer.Option(min=0)] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
@@ -60,7 +64,7 @@ def translate_fit_command(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override: section.key=value (repeatable).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar (summary lines still print).")] = False,
 ) -> None:
-    """Train G: A → B and F: B → A (ResNet generators, PatchGAN, LSGAN, cycle λ=10, identity 0.5·λ)."""
+    """Train G: A → B and F: B → A (ResNet generators, PatchGAN, LSGAN, cycle λ=10, identity 0.5·λ, semantic 1)."""
     from rich.console import Console
 
     from gansynth.translate import fit
@@ -69,6 +73,7 @@ def translate_fit_command(
         a, b, out=out, recipe=recipe, resume=resume, overrides=set_ or [], progress=not quiet, budget=budget,
         console=Console(stderr=True, highlight=False, soft_wrap=True), resolution=resolution, kimg=kimg,
         batch_size=batch_size, g_width=g_width, d_width=d_width, snapshot_kimg=snapshot_kimg, seed=seed,
+        semantic_weight=semantic_weight,
         device=device, precision=precision, compile=compile,
     )  # fmt: skip
     if result.status == "interrupted":

@@ -28,6 +28,7 @@ from gansynth.train.progress import TrainProgress
 from gansynth.train.trainer import FitResult
 from gansynth.translate.config import TranslateConfig
 from gansynth.translate.networks import build_translator
+from gansynth.translate.semantic import SemanticClassifier, freeze, semantic_loss, train_semantic_classifier
 
 GRID_COLUMNS = 10
 # the run's network files: both generators in generator.safetensors, both discriminators in discriminator.safetensors
@@ -127,18 +128,35 @@ class CycleTrainer:
         self.pools = {"a": HistoryPool(t.pool_size), "b": HistoryPool(t.pool_size)}
         self.rng = torch.Generator().manual_seed(t.seed)
         self.images_a, self.images_b = (d.images.contiguous().to(runtime.device) for d in (a, b))
+        self.labels_a = a.labels.to(runtime.device)
+        self.semantic: SemanticClassifier | None = None  # f_A, trained on first use or restored from a snapshot
         self.step, self.total = 0, config.steps()
 
     @property
     def kimg(self) -> float:
         return self.step * self.config.train.batch_size / 1000
 
-    def batches(self) -> tuple[Tensor, Tensor]:
-        """A random batch of each domain, float in [-1, 1] on the device."""
+    def batches(self) -> tuple[Tensor, Tensor, Tensor]:
+        """A random batch of each domain, float in [-1, 1] on the device, and the A batch's labels."""
         n = self.config.train.batch_size
         ia = torch.randint(len(self.images_a), (n,), generator=self.rng).to(self.runtime.device)
         ib = torch.randint(len(self.images_b), (n,), generator=self.rng).to(self.runtime.device)
-        return to_float(self.images_a[ia]), to_float(self.images_b[ib])
+        return to_float(self.images_a[ia]), to_float(self.images_b[ib]), self.labels_a[ia]
+
+    def semantic_net(self) -> SemanticClassifier:
+        """f_A (CyCADA): trained on domain A the first time it is needed (seeded), kept frozen afterwards."""
+        if self.semantic is None:
+            t = self.config.train
+            self.semantic = train_semantic_classifier(
+                self.a.images, self.a.labels, self.a.num_classes, t.semantic_epochs, t.seed, self.runtime.device
+            )
+        return self.semantic
+
+    def semantic_term(self, fake_b: Tensor, labels: Tensor) -> Tensor:
+        """CE(f_A(G(a)), y_a) when ``train.semantic_weight`` > 0, else a zero scalar (no f_A trained)."""
+        if self.config.train.semantic_weight == 0:
+            return torch.zeros((), device=fake_b.device)
+        return semantic_loss(self.semantic_net(), fake_b, labels)
 
     def train_step(self) -> dict[str, Tensor]:
         """One generator update and one discriminator update; returns the step's losses (device scalars)."""
@@ -146,7 +164,7 @@ class CycleTrainer:
         for opt in (self.opt_g, self.opt_d):
             for group in opt.param_groups:
                 group["lr"] = t.lr * lr_factor(self.step, self.total, t.decay_start)
-        real_a, real_b = self.batches()
+        real_a, real_b, labels_a = self.batches()
         with self.runtime.autocast():
             fake_b, fake_a = n["generator_ab"](real_a), n["generator_ba"](real_b)
             cycle = F.l1_loss(n["generator_ba"](fake_b).float(), real_a) + F.l1_loss(
@@ -158,13 +176,16 @@ class CycleTrainer:
                 identity = F.l1_loss(n["generator_ab"](real_b).float(), real_b) + F.l1_loss(
                     n["generator_ba"](real_a).float(), real_a
                 )
+            semantic = self.semantic_term(fake_b, labels_a)
             loss_g = adv + t.cycle_weight * cycle + t.identity_weight * t.cycle_weight * identity
+            loss_g = loss_g + t.semantic_weight * semantic
         self._update(self.opt_g, loss_g, "generators")
         loss_d = self._discriminator_loss(real_a, real_b, fake_a, fake_b)
         self._update(self.opt_d, loss_d, "discriminators")
         self.scaler.update()
         self.step += 1
-        return {"loss_g": loss_g.detach(), "loss_d": loss_d.detach(), "cycle_l1": cycle.detach() / 2}
+        losses = {"loss_g": loss_g.detach(), "loss_d": loss_d.detach(), "cycle_l1": cycle.detach() / 2}
+        return losses | ({"semantic": semantic.detach()} if t.semantic_weight > 0 else {})
 
     def _discriminator_loss(self, real_a: Tensor, real_b: Tensor, fake_a: Tensor, fake_b: Tensor) -> Tensor:
         """Both discriminators on real images vs pooled fakes, halved as in the paper (D learns slower than G)."""
@@ -198,6 +219,7 @@ class CycleTrainer:
             "scaler": self.scaler.state_dict(),
             "rng": self.rng.get_state(),
             "pools": {k: p.state() for k, p in self.pools.items()},
+            "semantic": None if self.semantic is None else self.semantic.state_dict(),
         }
 
     def network_files(self) -> dict[str, dict[str, Tensor]]:
@@ -221,6 +243,15 @@ class CycleTrainer:
             if pool.images is not None:
                 pool.images = pool.images.to(self.runtime.device)
         self.step = int(state["step"])
+        self._restore_semantic(state.get("semantic"))
+
+    def _restore_semantic(self, weights: dict[str, Tensor] | None) -> None:
+        """f_A from a snapshot (None: not trained yet, or a run from before the semantic loss: trained on use)."""
+        if weights is None:
+            return
+        net = SemanticClassifier(self.a.channels, self.a.num_classes).to(self.runtime.device)
+        net.load_state_dict({k: v.to(self.runtime.device) for k, v in weights.items()})
+        self.semantic = freeze(net)
 
     def snapshot(self) -> None:
         save_snapshot(self.run_dir, self.network_files(), self.state())
