@@ -283,7 +283,13 @@ def _train_all(
             for arm in built:
                 bar.update(task, description=f"seed {seed} · {arm.name}")
                 start = time.perf_counter()
-                config = replace(base, balanced=arm.balanced, balanced_softmax=arm.balanced_softmax, seed=seed)
+                config = replace(
+                    base,
+                    balanced=arm.balanced,
+                    balanced_softmax=arm.balanced_softmax,
+                    mixup_alpha=arm.mixup_alpha,
+                    seed=seed,
+                )
                 classifier = train_classifier(
                     arm.images,
                     arm.labels,

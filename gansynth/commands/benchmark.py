@@ -35,7 +35,11 @@ def benchmark_command(
     ] = None,
     run: Annotated[Path | None, typer.Option(help="Run directory: export its generator's images and use them.")] = None,
     arms: Annotated[
-        str | None, typer.Option(help=f"Comma-separated arms (default: all that apply) of: {', '.join(ARMS)}.")
+        str | None,
+        typer.Option(
+            help=f"Comma-separated arms of: {', '.join(ARMS)}. Default: all that apply except mixup (opt-in: "
+            "mixup training, Beta(0.2, 0.2), one more classifier run per seed)."
+        ),
     ] = None,
     model: Annotated[str, typer.Option(help="Any timm model name, trained from scratch (e.g. resnet18 on GPU).")] = (
         DEFAULT_MODEL
@@ -77,7 +81,7 @@ def benchmark_command(
     ] = 0.2,
     export_filter: Annotated[str, typer.Option(help=EXPORT_FILTER_HELP)] = "auto",
 ) -> None:
-    """Train a classifier on real, real+synthetic, synthetic-only, rebalanced and balanced-softmax arms; verdict."""
+    """Train a classifier on real, real+synthetic, synthetic, rebalanced, balanced-softmax (mixup) arms; verdict."""
     from gansynth.benchmark import BenchmarkSpec, benchmark
     from gansynth.mixing import parse_mixing
     from gansynth.runtime import make_runtime, set_threads
