@@ -24,7 +24,6 @@ def main() -> None:
     p = parser(__doc__, CACHE / "bench" / "cifar10-low-data")
     p.add_argument("--per-class", type=int, default=PER_CLASS, help="training images per class (1%%: 50)")
     p.add_argument("--full-test", action="store_true", help="the full 10 000-image test set with --cpu-reduced")
-    p.add_argument("--arms", default=None, help="comma-separated benchmark arms (default: all)")
     p.add_argument("--ratio-sweep", default=None, help="e.g. 0.5,1,2,4 (synthetic per class ÷ --per-class)")
     args = p.parse_args()
     if not 2 <= args.per_class <= 5000:
@@ -35,8 +34,6 @@ def main() -> None:
     profile = CPU_REDUCED if args.cpu_reduced else FULL
     test_dir = test_folder(cifar, args.out, None if args.full_test else profile.test_per_class, args.data_seed)
     options = {"ratio_sweep": [float(r) for r in args.ratio_sweep.split(",")] if args.ratio_sweep else None}
-    if args.arms:
-        options["arms"] = args.arms
     run_suite("cifar10-low-data", train_dir, test_dir, args, **options)
 
 
