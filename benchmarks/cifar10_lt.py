@@ -133,6 +133,8 @@ def run_suite(name: str, train_dir: Path, test_dir: Path, args: argparse.Namespa
     fitted = time.perf_counter() - started
     options = {"model": profile.model, "epochs": profile.epochs, "seeds": profile.seeds, **benchmark_options}
     options.update({k: v for k, v in (("model", args.model), ("epochs", args.epochs), ("seeds", args.seeds)) if v})
+    if args.arms:
+        options["arms"] = args.arms
     result = benchmark(train_dir, test=test_dir, run=run, out=args.out / "benchmark",
                        runtime=make_runtime(args.device), **options)  # fmt: skip
     wall = time.perf_counter() - started
@@ -154,6 +156,7 @@ def parser(description: str, default_out: Path) -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="classifier (default: the profile's)")
     p.add_argument("--epochs", type=int, default=None, help="classifier epochs of the real set (default: profile)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per arm (default: the profile's)")
+    p.add_argument("--arms", default=None, help="comma-separated benchmark arms, e.g. adding mixup (default: all)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is best on a shared CPU)")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the class subsets")

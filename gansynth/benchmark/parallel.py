@@ -109,7 +109,9 @@ def _in_workers(
 def _run(arm: Arm, seed: int, test_set: ImageDataset, base: ClassifierConfig, runtime: Runtime) -> tuple[dict, float]:
     """One arm with one seed: train from scratch, score on the test set; ``(scores, wall seconds)``."""
     start = time.perf_counter()
-    config = replace(base, balanced=arm.balanced, balanced_softmax=arm.balanced_softmax, seed=seed)
+    config = replace(
+        base, balanced=arm.balanced, balanced_softmax=arm.balanced_softmax, mixup_alpha=arm.mixup_alpha, seed=seed
+    )
     classifier = train_classifier(
         arm.images, arm.labels, test_set.num_classes, config, runtime, synthetic=arm.synthetic, mixing=arm.mixing
     )

@@ -19,13 +19,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from gansynth.classify.mixup import MIXUP_ALPHA
 from gansynth.data import ImageDataset
 from gansynth.errors import BenchmarkError
 from gansynth.mixing import Mixing
 
-ARMS = ("real", "real+synthetic", "synthetic", "rebalanced", "balanced-softmax")
+ARMS = ("real", "real+synthetic", "synthetic", "rebalanced", "balanced-softmax", "mixup")
 SYNTHETIC_ARMS = ("real+synthetic", "synthetic")
-NON_GENERATIVE = ("real", "rebalanced", "balanced-softmax")  # the baselines real+synthetic must beat
+NON_GENERATIVE = ("real", "rebalanced", "balanced-softmax", "mixup")  # the baselines real+synthetic must beat
+OPT_IN_ARMS = ("mixup",)  # run only when asked for (--arms): one more classifier run per seed
+DEFAULT_ARMS = tuple(a for a in ARMS if a not in OPT_IN_ARMS)
 TOP_UP_IMBALANCE = 1.5  # largest / smallest real class at which a run's default becomes a top-up
 
 
@@ -40,7 +43,7 @@ class Arm:
 
     ``synthetic`` marks the synthetic images among ``images`` (None: all real, or all synthetic for CAS) and
     ``mixing`` says how they join training; ``balanced`` draws class-balanced batches, ``balanced_softmax``
-    trains with the logit-adjusted loss.
+    trains with the logit-adjusted loss, ``mixup_alpha`` > 0 with mixup (:mod:`gansynth.classify.mixup`).
     """
 
     name: str
@@ -52,6 +55,7 @@ class Arm:
     balanced_softmax: bool = False
     synthetic: torch.Tensor | None = None
     mixing: Mixing | None = None
+    mixup_alpha: float = 0.0
 
 
 @dataclass
@@ -154,8 +158,9 @@ def build_arms(
     arms = []
     for name in arm_names:
         if name in NON_GENERATIVE:
-            bs = name == "balanced-softmax"
-            arms.append(Arm(name, train.images, train.labels, name == "rebalanced", real_counts, zero, bs))
+            bs, alpha = name == "balanced-softmax", MIXUP_ALPHA if name == "mixup" else 0.0
+            arm = Arm(name, train.images, train.labels, name == "rebalanced", real_counts, zero, bs, mixup_alpha=alpha)
+            arms.append(arm)
         elif name == "real+synthetic":
             arms.append(_mixed(name, train, pool, plan.add, mixing))
         else:

@@ -33,15 +33,17 @@ COMPARISONS = (
     ("real+synthetic", "real"),
     ("real+synthetic", "rebalanced"),
     ("real+synthetic", "balanced-softmax"),
+    ("real+synthetic", "mixup"),
     ("rebalanced", "real"),
     ("balanced-softmax", "real"),
+    ("mixup", "real"),
     ("synthetic", "real"),
 )
 VERDICT_RULE = (
-    "real+synthetic against the non-generative arm (real, rebalanced, balanced-softmax) with the highest mean "
-    "balanced accuracy; paired over seeds on balanced accuracy: 'helps' when the mean difference is positive and its "
-    "95% Student-t confidence interval (mean ± t[0.975, n-1] × std/√n) lies above 0, 'hurts' when it lies below 0, "
-    "'does not help' otherwise, 'inconclusive' with one seed"
+    "real+synthetic against the non-generative arm (real, rebalanced, balanced-softmax, mixup: those that ran) "
+    "with the highest mean balanced accuracy; paired over seeds on balanced accuracy: 'helps' when the mean "
+    "difference is positive and its 95% Student-t confidence interval (mean ± t[0.975, n-1] × std/√n) lies above 0, "
+    "'hurts' when it lies below 0, 'does not help' otherwise, 'inconclusive' with one seed"
 )
 
 
@@ -133,6 +135,7 @@ def _protocol(built, seconds, train, test, split, base, seeds, runtime, plan, se
         },
         "balanced_sampling": {arm.name: arm.balanced for arm in built},
         "balanced_softmax": {arm.name: arm.balanced_softmax for arm in built},
+        "mixup_alpha": {arm.name: arm.mixup_alpha for arm in built if arm.mixup_alpha > 0},
         "mixing": {arm.name: asdict(arm.mixing) for arm in built if arm.mixing is not None},
         "synthetic": None if source is None else {**source, "policy": plan.policy},
         "ratio_sweep": {f"{r:g}": sweep_arm(r) for r in ratios} or None,

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gansynth.benchmark.plan import ARMS, SYNTHETIC_ARMS
+from gansynth.benchmark.plan import ARMS, DEFAULT_ARMS, SYNTHETIC_ARMS
 from gansynth.benchmark.select import VALIDATION_FRACTION
 from gansynth.classify import check_model_name
 from gansynth.errors import BenchmarkError, ConfigError
@@ -35,8 +35,8 @@ class BenchmarkSpec:
     """How to benchmark (the data come separately, see :func:`gansynth.benchmark.benchmark`).
 
     Attributes:
-        arms: subset of ``real``, ``real+synthetic``, ``synthetic``, ``rebalanced``, ``balanced-softmax``; None →
-            all that the inputs allow.
+        arms: subset of ``real``, ``real+synthetic``, ``synthetic``, ``rebalanced``, ``balanced-softmax``,
+            ``mixup``; None → all that the inputs allow except ``mixup`` (opt-in: one more classifier run per seed).
         model: timm model name, trained from scratch.
         epochs: training length in passes over the real training set; every arm gets the same number of steps.
         seeds: independent runs per arm (seeds 0..seeds-1, shared by the arms).
@@ -140,7 +140,7 @@ class BenchmarkSpec:
                 hint="pass --synthetic DIR (an export) or --run RUN",
             )
         if self.arms is None:
-            return list(ARMS) if has_synthetic else [a for a in ARMS if a not in SYNTHETIC_ARMS]
+            return list(DEFAULT_ARMS) if has_synthetic else [a for a in DEFAULT_ARMS if a not in SYNTHETIC_ARMS]
         needing = [a for a in self.arms if a in SYNTHETIC_ARMS]
         if needing and not has_synthetic:
             raise BenchmarkError(

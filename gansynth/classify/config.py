@@ -31,7 +31,10 @@ class ClassifierConfig:
         balanced: draw training batches with equal probability per class (the "rebalanced" benchmark arm).
         balanced_softmax: logit-adjusted cross-entropy, ``logits + log(class prior)`` in training and plain logits
             at test time, the prior from the training labels' counts (the "balanced-softmax" benchmark arm).
-        seed: seed of weight init, shuffling and augmentation.
+        mixup_alpha: mixup (Zhang et al. 2018) with ``λ ~ Beta(mixup_alpha, mixup_alpha)`` per batch, images and
+            (label-smoothed) targets mixed pairwise; 0 turns it off (the default), the "mixup" benchmark arm uses
+            0.2 (:data:`gansynth.classify.mixup.MIXUP_ALPHA`).
+        seed: seed of weight init, shuffling, augmentation and mixup.
         steps: total optimizer steps when set (the last epoch is cut short); ``epochs`` is then ignored. Lets
             runs on data sets of different sizes get the same training budget (the benchmark's arms).
     """
@@ -48,6 +51,7 @@ class ClassifierConfig:
     flip: bool = True
     balanced: bool = False
     balanced_softmax: bool = False
+    mixup_alpha: float = 0.0
     seed: int = 0
     steps: int | None = None
 
@@ -64,6 +68,7 @@ class ClassifierConfig:
             "weight_decay": (">= 0", lambda v: v >= 0),
             "label_smoothing": ("in [0, 1)", lambda v: 0 <= v < 1),
             "warmup_fraction": ("in [0, 1)", lambda v: 0 <= v < 1),
+            "mixup_alpha": (">= 0 (0: off)", lambda v: v >= 0),
         }
         for key, (allowed, ok) in in_range.items():
             value = getattr(self, key)

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from torch import nn
 
 from gansynth.classify.config import ClassifierConfig
+from gansynth.classify.mixup import Mixup, mix_batch, mixup_loss
 from gansynth.classify.network import check_images, to_model_input
 from gansynth.errors import DataError, TrainingError
 from gansynth.mixing import Mixing, head_only, log_prior, mixed_batches, mixed_loss
@@ -95,7 +96,8 @@ def fit_classifier(
     so runs on sets of different sizes with the same ``config.steps`` see the same number of images. With a
     ``synthetic`` mask ``[N]`` (bool) and a ``mixing``, batches, loss weights and the schedule follow
     :mod:`gansynth.mixing`; ``config.balanced_softmax`` (or ``mixing.balanced_softmax``) adds the log class prior
-    to the training logits.
+    to the training logits; ``config.mixup_alpha`` > 0 trains on mixup pairs of the augmented batch
+    (:mod:`gansynth.classify.mixup`).
     """
     count, batch = int(targets.numel()), config.batch_size
     total_steps, steps = training_budget(count, config)
@@ -111,6 +113,7 @@ def fit_classifier(
         synthetic = None
     batches = _batch_source(targets, synthetic, mixing, config, total_steps, num_classes, generator)
     prior = _prior(targets, synthetic, mixing, config, num_classes)
+    mixer = Mixup(config.mixup_alpha, config.seed, generator)
     net.train()
     with _EpochProgress(epochs, progress) as bar:
         for epoch in range(epochs):
@@ -122,13 +125,13 @@ def fit_classifier(
                 x = to_model_input(data[index], resolution, runtime)
                 if config.augment:
                     x = augment_batch(x, config.flip, generator)
+                pairing = mixer.draw(batch)
+                if pairing is not None:
+                    x = mix_batch(x, *pairing)
                 with runtime.autocast():
                     logits = forward(x.contiguous(memory_format=layout))
-                if prior is None and synthetic is None:
-                    loss = F.cross_entropy(logits.float(), targets[index], label_smoothing=config.label_smoothing)
-                else:
-                    is_synthetic = None if synthetic is None else synthetic[index]
-                    loss = mixed_loss(logits, targets[index], is_synthetic, mixing, config.label_smoothing, prior)
+                loss_of = _loss_of(logits, targets, synthetic, mixing, config.label_smoothing, prior)
+                loss = loss_of(index) if pairing is None else mixup_loss(loss_of, index, *pairing)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
@@ -170,6 +173,30 @@ def _batch_source(
     real = int((~synthetic).sum())
     plan = where[mixed_batches(real, len(where) - real, batch, total_steps, mixing, generator)]
     return lambda first, count, steps: plan[first : first + count]
+
+
+def _loss_of(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    synthetic: torch.Tensor | None,
+    mixing: Mixing | None,
+    label_smoothing: float,
+    prior: torch.Tensor | None,
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``loss(index)``: the batch loss of ``logits`` ``[B, K]`` against the targets of set indices ``index`` ``[B]``.
+
+    Plain label-smoothed cross-entropy for real-only training without a prior; otherwise
+    :func:`gansynth.mixing.mixed_loss` (synthetic weights and smoothing, balanced softmax). A function of the
+    indices so that mixup can score the same logits against both images of each pair.
+    """
+    if prior is None and synthetic is None:
+        return lambda index: F.cross_entropy(logits.float(), targets[index], label_smoothing=label_smoothing)
+
+    def loss(index: torch.Tensor) -> torch.Tensor:
+        is_synthetic = None if synthetic is None else synthetic[index]
+        return mixed_loss(logits, targets[index], is_synthetic, mixing, label_smoothing, prior)
+
+    return loss
 
 
 def _prior(

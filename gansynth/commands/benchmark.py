@@ -28,6 +28,12 @@ WORKERS_HELP = (
 EXPORT_FILTER_HELP = "With --run: the export's diversity filter (auto, diverse or none; see gansynth export)."
 
 
+ARMS_HELP = (
+    f"Comma-separated arms of: {', '.join(ARMS)}. Default: all that apply except mixup (opt-in: mixup training, "
+    "Beta(0.2, 0.2), one more classifier run per seed)."
+)
+
+
 def benchmark_command(
     real_train: Annotated[
         str, typer.Argument(help="Real labeled images: a folder <root>/<class>/*.png, or 'digits'.", show_default=False)
@@ -39,9 +45,7 @@ def benchmark_command(
         Path | None, typer.Option(help="Synthetic images: an export folder or any <root>/<class>/*.png tree.")
     ] = None,
     run: Annotated[Path | None, typer.Option(help="Run directory: export its generator's images and use them.")] = None,
-    arms: Annotated[
-        str | None, typer.Option(help=f"Comma-separated arms (default: all that apply) of: {', '.join(ARMS)}.")
-    ] = None,
+    arms: Annotated[str | None, typer.Option(help=ARMS_HELP)] = None,
     model: Annotated[str, typer.Option(help="Any timm model name, trained from scratch (e.g. resnet18 on GPU).")] = (
         DEFAULT_MODEL
     ),
@@ -81,7 +85,7 @@ def benchmark_command(
     ] = 0.2,
     export_filter: Annotated[str, typer.Option(help=EXPORT_FILTER_HELP)] = "auto",
 ) -> None:
-    """Train a classifier on real, real+synthetic, synthetic-only, rebalanced and balanced-softmax arms; verdict."""
+    """Train a classifier on real, real+synthetic, synthetic, rebalanced, balanced-softmax (mixup) arms; verdict."""
     from gansynth.benchmark import BenchmarkSpec, benchmark
     from gansynth.mixing import parse_mixing
     from gansynth.runtime import make_runtime, set_threads
