@@ -43,7 +43,7 @@ class DataConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     arch: str = "biggan"  # registered architecture
-    conditioning: str = "projection"  # projection | concat | acgan
+    conditioning: str = "projection"  # projection | concat | acgan | projection-ac
     z_dim: int = 128
     embed_dim: int = 128  # shared class embedding (generator)
     g_width: int = 256  # generator channels at the lowest resolution
@@ -68,7 +68,7 @@ class TrainConfig:
     d_steps: int = 1  # D updates per G update
     ema_kimg: float = 10.0  # EMA half-life of the generator weights, in kimg
     ema_start_kimg: float = 0.0  # copy weights instead of averaging before this point
-    acgan_weight: float = 1.0  # class-loss weight for acgan conditioning
+    acgan_weight: float = 1.0  # class-loss weight for acgan and projection-ac conditioning
     gp_weight: float = 10.0  # gradient penalty weight (losses that use one)
     lecam_weight: float = 0.0  # LeCam regularization of D (Tseng et al. 2021; ~0.3 on small data); 0: off
     lecam_decay: float = 0.99  # EMA decay of D's mean real/fake outputs, the LeCam anchors

@@ -25,7 +25,7 @@ def test_forward_backward_reaches_both_networks(arch, conditioning, loss_name):
     fake = g(z, labels)
     assert fake.shape == (6, 3, 16, 16) and torch.isfinite(fake).all() and fake.abs().max() <= 1
     d_real, cls = d(real, labels)
-    assert d_real.shape == (6,) and (cls is None) == (conditioning != "acgan")
+    assert d_real.shape == (6,) and (cls is None) == (not CONDITIONINGS.get(conditioning).classifier)
     d_fake, _ = d(fake.detach(), labels)
     d_loss = loss.d(d_real, d_fake)
     if loss.gradient_penalty:
@@ -81,3 +81,19 @@ def test_mlp_matches_the_classic_layout():
     assert widths == [256, 512, 1024, 16 * 16]
     d_widths = [m.out_features for m in d.net.modules() if isinstance(m, torch.nn.Linear)]
     assert d_widths == [512, 256]
+
+
+def test_projection_ac_classifier_learns_real_images_only():
+    from gansynth.train.steps import d_class_loss
+
+    torch.manual_seed(0)
+    cls, labels = torch.randn(8, 4, requires_grad=True), torch.randint(0, 4, (8,))
+    d_class_loss(cls, labels, n=4, fakes=False).backward()
+    assert cls.grad[:4].abs().sum() > 0 and cls.grad[4:].abs().sum() == 0  # fakes give D's classifier nothing
+    cls.grad = None
+    d_class_loss(cls, labels, n=4, fakes=True).backward()
+    assert cls.grad[4:].abs().sum() > 0  # AC-GAN: the fakes' labels are learned too
+    spec = CONDITIONINGS.get("projection-ac")
+    assert spec.projection and spec.classifier and not spec.classifier_fakes
+    _, d = build_networks(ModelConfig(conditioning="projection-ac", g_width=16, d_width=16), 16, 1, 4)
+    assert d.head.embed is not None and d.head.classifier is not None

@@ -23,7 +23,7 @@ def fit_command(
     out: Annotated[Path | None, typer.Option(help="Run directory (default: runs/<data-name>).")] = None,
     recipe: Annotated[str | None, typer.Option(help="Recipe TOML file or bundled name (digits, cifar10, ...).")] = None,
     arch: Annotated[str | None, typer.Option(help="Architecture: biggan, dcgan, mlp.")] = None,
-    conditioning: Annotated[str | None, typer.Option(help="projection, concat or acgan.")] = None,
+    conditioning: Annotated[str | None, typer.Option(help="projection, concat, acgan or projection-ac.")] = None,
     loss: Annotated[str | None, typer.Option(help="hinge, nonsaturating, minimax, wgan-gp.")] = None,
     resolution: Annotated[
         int | None, typer.Option(help=f"Pixels: {', '.join(map(str, RESOLUTIONS))} (default: chosen from the data).")

@@ -21,12 +21,15 @@ class Conditioning:
         d_input: labels are concatenated to D's input as extra channels/features.
         projection: D's head adds a projection term.
         classifier: D has an auxiliary classifier head (class loss in both steps).
+        classifier_fakes: D's classifier also learns the labels of generated images (AC-GAN); otherwise it learns
+            real images only and only G is asked to make its images classifiable.
     """
 
     g_native: bool
     d_input: bool
     projection: bool
     classifier: bool
+    classifier_fakes: bool = True
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,12 @@ CONDITIONINGS: Registry[Conditioning] = Registry("conditioning")
 CONDITIONINGS.add("projection", Conditioning(g_native=True, d_input=False, projection=True, classifier=False))
 CONDITIONINGS.add("concat", Conditioning(g_native=False, d_input=True, projection=False, classifier=False))
 CONDITIONINGS.add("acgan", Conditioning(g_native=True, d_input=False, projection=False, classifier=True))
+# Projection plus an auxiliary classifier trained on real images only (its class loss pushes G, weight
+# train.acgan_weight): label fidelity without AC-GAN's pull of D toward easily classified fakes.
+CONDITIONINGS.add(
+    "projection-ac",
+    Conditioning(g_native=True, d_input=False, projection=True, classifier=True, classifier_fakes=False),
+)
 
 
 def build_networks(model: ModelConfig, resolution: int, channels: int, num_classes: int) -> tuple[nn.Module, nn.Module]:

@@ -75,6 +75,7 @@ class StepContext:
     runtime: Runtime
     acgan_weight: float
     gp_weight: float
+    acgan_fakes: bool = True  # D's classifier also learns the fakes' labels (AC-GAN); else real images only
     lecam_weight: float = 0.0
     lecam_decay: float = 0.99
     lecam_anchors: torch.Tensor | None = None  # [2] device tensor: EMA of mean D(real), mean D(fake)
@@ -113,13 +114,21 @@ def d_step(ctx: StepContext, batches: Batches, n: int, gen: torch.Generator) -> 
     d_real, d_fake = out[:n], out[n:]
     loss = ctx.loss.d(d_real, d_fake)
     if cls is not None:
-        loss = loss + ctx.acgan_weight * F.cross_entropy(cls.float(), labels)
+        loss = loss + ctx.acgan_weight * d_class_loss(cls, labels, n, ctx.acgan_fakes)
     if ctx.loss.gradient_penalty:
         loss = loss + ctx.gp_weight * gradient_penalty(ctx.d, x[:n], x[n:], y_real, gen)
     if ctx.lecam_weight > 0:
         loss = loss + ctx.lecam_weight * lecam_penalty(d_real, d_fake, ctx.lecam_anchors, ctx.lecam_decay)
     bad = _guarded_step(ctx, ctx.opt_d, loss, None)
     return {"loss_d": loss.detach(), "d_real_sign": torch.sign(d_real.detach()).mean(), "bad_d": bad}
+
+
+def d_class_loss(cls: torch.Tensor, labels: torch.Tensor, n: int, fakes: bool) -> torch.Tensor:
+    """D's auxiliary-classifier loss on a batch of ``n`` real then ``n`` fake images: cross-entropy on all of them
+    (AC-GAN), or on the real ones only (``projection-ac``: the classifier never learns what G draws)."""
+    if not fakes:
+        cls, labels = cls[:n], labels[:n]
+    return F.cross_entropy(cls.float(), labels)
 
 
 def lecam_penalty(d_real: torch.Tensor, d_fake: torch.Tensor, anchors: torch.Tensor, decay: float) -> torch.Tensor:

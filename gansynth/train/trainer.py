@@ -17,7 +17,7 @@ from gansynth.config import Config
 from gansynth.data import ImageDataset
 from gansynth.errors import CheckpointError, TrainingError, first_line
 from gansynth.io import append_jsonl
-from gansynth.nn import build_networks
+from gansynth.nn import CONDITIONINGS, build_networks
 from gansynth.rundir import DISCRIMINATOR, GENERATOR, GENERATOR_EMA, LOG
 from gansynth.runtime import Runtime, seed_everything
 from gansynth.train.augment import parse_policy
@@ -151,6 +151,7 @@ class Trainer:
             p=self.p,
             runtime=rt,
             acgan_weight=t.acgan_weight,
+            acgan_fakes=CONDITIONINGS.get(self.config.model.conditioning).classifier_fakes,
             gp_weight=t.gp_weight,
             lecam_weight=t.lecam_weight,
             lecam_decay=t.lecam_decay,
