@@ -251,7 +251,33 @@ def test_report_files_and_json_schema(small_report):
     means = {a: record["arms"][a]["balanced_accuracy"]["mean"] for a in ("real", "rebalanced", "balanced-softmax")}
     assert means[best] == max(means.values())
     assert protocol["balanced_softmax"]["balanced-softmax"] and not protocol["balanced_softmax"]["real"]
-    assert "mixed with gansynth.mixing.Mixing(weight=1" in record["recommendation"]
+    if record["comparisons"][0]["verdict"] == "helps":
+        assert "mixed with gansynth.mixing.Mixing(weight=1" in record["recommendation"]
+    else:  # a mixing nobody chose that did not help is not recommended
+        assert record["recommendation"].startswith("do not add these synthetic images as mixed (as given")
+
+
+@pytest.mark.parametrize(
+    "candidates, verdict, expected",
+    [
+        ([], "does not help", "do not add these synthetic images as mixed (as given: Mixing(weight=0.3"),
+        ([], "hurts", "with balanced softmax: ClassifierConfig(balanced_softmax=True)"),
+        ([], "helps", "add the whole synthetic set from gansynth export runs/x --per-class 50"),
+        ([{"mixing": "..."}], "does not help", "add the whole synthetic set"),  # chosen on validation: kept
+    ],
+)
+def test_recommendation_follows_the_choice_and_the_test_verdict(candidates, verdict, expected):
+    from dataclasses import asdict
+    from types import SimpleNamespace
+
+    from gansynth.benchmark.record import recommendation
+    from gansynth.mixing import Mixing
+
+    selection = {"mixing": {"chosen": asdict(Mixing(weight=0.3)), "candidates": candidates}}
+    comparison = {"arm": "real+synthetic", "baseline": "balanced-softmax", "verdict": verdict, "line": "L"}
+    source = {"kind": "run", "run": "runs/x", "exported_per_class": 50}
+    text = recommendation(selection, SimpleNamespace(policy="the whole synthetic set"), source, [comparison])
+    assert expected in text and text.count("(on the test split: L)") == 1
 
 
 def test_report_markdown_ends_in_tables_and_charts(small_report):

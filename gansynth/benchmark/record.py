@@ -14,6 +14,7 @@ from gansynth import __version__
 from gansynth.benchmark.parallel import threads_per_run
 from gansynth.benchmark.plan import NON_GENERATIVE, Arm, SyntheticPlan, sweep_arm
 from gansynth.benchmark.stats import (
+    HELPS,
     NO_HELP,
     paired_comparison,
     sum_confusion,
@@ -22,6 +23,7 @@ from gansynth.benchmark.stats import (
     verdict_line,
 )
 from gansynth.classify import ClassifierConfig
+from gansynth.classify.mixup import MIXUP_ALPHA
 from gansynth.data import ImageDataset
 from gansynth.mixing import Mixing
 from gansynth.runtime import Runtime
@@ -164,6 +166,14 @@ def best_non_generative(arms: dict) -> str | None:
     return max(ran, key=lambda name: (arms[name][VERDICT_METRIC]["mean"], -ran.index(name)), default=None)
 
 
+# how to train like each non-generative arm, for the recommendation
+BASELINE_HOW = {
+    "rebalanced": "with class-balanced batches: ClassifierConfig(balanced=True)",
+    "balanced-softmax": "with balanced softmax: ClassifierConfig(balanced_softmax=True)",
+    "mixup": f"with mixup: ClassifierConfig(mixup_alpha={MIXUP_ALPHA})",
+}
+
+
 def recommendation(selection: dict, plan: SyntheticPlan, source: dict | None, comparisons: list[dict]) -> str | None:
     """What to export and how to mix it, as a user can copy it; None when real+synthetic did not run."""
     choice = selection.get("mixing")
@@ -176,6 +186,14 @@ def recommendation(selection: dict, plan: SyntheticPlan, source: dict | None, co
     if not mixing.uses_synthetic:
         train = "with balanced softmax: ClassifierConfig(balanced_softmax=True)" if mixing.balanced_softmax else ""
         return f"do not add these synthetic images ({how}); train on the real images {train}".rstrip() + tested
+    if how == "as given" and verdict is not None and verdict["verdict"] != HELPS:
+        # nothing chose this mixing, and the test split says it does not beat the best real-only training
+        best = verdict["baseline"]
+        return (
+            f"do not add these synthetic images as mixed ({how}: {mixing.python()}): they did not beat {best}"
+            f"{tested}; train on the real images {BASELINE_HOW.get(best, '')}".rstrip()
+            + "; or run the benchmark without --mixing to choose a mixing (or none) on validation"
+        )
     export = (
         f"gansynth export {source['run']} --per-class {source['exported_per_class']}"
         if source.get("kind") == "run"
