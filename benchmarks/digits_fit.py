@@ -28,6 +28,7 @@ SEED = 10_000
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
+    parser.add_argument("overrides", nargs="*", help="section.key=value on top of the recipe (none: the default fit)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="gansynth-digits-fit-"))
     os.environ["GANSYNTH_CACHE"] = str(work / "cache")
@@ -39,7 +40,7 @@ def main() -> None:
     from gansynth.train.fit import fit
 
     start = time.perf_counter()
-    result = fit("digits", out=work / "runs" / "digits", progress=False)
+    result = fit("digits", out=work / "runs" / "digits", progress=False, overrides=args.overrides)
     wall = time.perf_counter() - start
     log = [json.loads(line) for line in (result.run_dir / "log.jsonl").read_text().splitlines()]
     rates = [row["img_per_s"] for row in log if "img_per_s" in row]
@@ -57,6 +58,7 @@ def main() -> None:
         "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads",
         "date": time.strftime("%Y-%m-%d %H:%M"),
+        "overrides": args.overrides,
         "kimg": result.kimg,
         "wall_s": round(wall, 1),
         "train_img_per_s_median": sorted(rates)[len(rates) // 2] if rates else None,

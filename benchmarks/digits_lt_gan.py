@@ -48,6 +48,11 @@ def make_split(root: Path, ratio: float, seed: int = 0) -> Path:
     return train_dir
 
 
+def _r(value: float | None) -> float | None:
+    """Rounded, or None where the metric is undefined (a class with too few real images for k-NN recall)."""
+    return None if value is None else round(value, 3)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name")
@@ -56,7 +61,7 @@ def main() -> None:
     parser.add_argument("--recipe", default="digits")
     parser.add_argument("--data", type=Path, default=Path("/tmp/gansynth-cache/bench/digits-lt"))
     parser.add_argument("--out", type=Path, default=Path("/tmp/gansynth-cache/bench/digits-lt-gan"))
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     from gansynth.metrics import evaluate
     from gansynth.train.fit import fit
 
@@ -75,9 +80,9 @@ def main() -> None:
         "overrides": args.overrides,
         "fit_s": round(wall),
         **{k: round(record[k], 3) for k in ("fid", "precision", "recall", "coverage", "label_fidelity")},
-        "tail_recall": [round(c["recall"], 3) for c in tail.values()],
-        "tail_coverage": [round(c["coverage"], 3) for c in tail.values()],
-        "tail_label_fidelity": [round(c["label_fidelity"], 3) for c in tail.values()],
+        "tail_recall": [_r(c["recall"]) for c in tail.values()],
+        "tail_coverage": [_r(c["coverage"]) for c in tail.values()],
+        "tail_label_fidelity": [_r(c["label_fidelity"]) for c in tail.values()],
         "collapse_alarms": sorted(a["class"] for a in record["alarms"] if a["kind"] == "collapse"),
         "low_diversity": sorted(k for k, r in result.diversity.items() if r < 0.5),
     }
