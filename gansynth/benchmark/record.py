@@ -192,7 +192,7 @@ def recommendation(selection: dict, plan: SyntheticPlan, source: dict | None, co
         return (
             f"do not add these synthetic images as mixed ({how}: {mixing.python()}): they did not beat {best}"
             f"{tested}; train on the real images {BASELINE_HOW.get(best, '')}".rstrip()
-            + "; or run the benchmark without --mixing to choose a mixing (or none) on validation"
+            + "; or let `gansynth benchmark` choose a mixing, or none, on validation (no --mixing, or several)"
         )
     export = (
         f"gansynth export {source['run']} --per-class {source['exported_per_class']}"
