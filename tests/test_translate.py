@@ -344,16 +344,16 @@ def test_translated_fonts_train_a_better_digit_classifier(tmp_path):
     """fonts → digits (benchmarks/translate_fonts_digits.py): the same classifier trained on translated printed
     digits scores higher on held-out handwritten digits than trained on the raw ones, mean over 5 seeds, and F(G(a))
     reconstructs a. Measured with the default (CyCADA's semantic loss on both directions, f_A trained on restyled
-    A): +10.9 points (translated 66.0% ± 4.8), cycle error 10.7 levels; +9.3 with another fit seed, +8.4 with the
-    A-side loss only, +6.3 without it (benchmarks/README.md); issue 15 asks for +10, asserted here with a margin
-    for the fit's seed noise."""
+    A) at 24 kimg: +11.8 points (translated 66.8% ± 2.8), cycle error 10.3 levels; +10.9 and +9.6 with fit seeds
+    1 and 2 (at 12 kimg: +10.9, +9.3, +6.9; the A-side loss only: +8.4; none: +6.3; benchmarks/README.md). Issue
+    15 asks for +10; asserted is that less a margin for the fit's seed noise (another machine's floating point)."""
     import importlib.util
 
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "translate_fonts_digits.py"
     spec = importlib.util.spec_from_file_location("translate_fonts_digits", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    result = module.run(tmp_path, kimg=12.0, g_width=16, seeds=5, threads=1)
+    result = module.run(tmp_path, kimg=24.0, g_width=16, seeds=5, threads=1)
     assert result["gain_points"] >= 8, result
     assert min(result["translated_accuracy"]) >= 0.5, result  # labels kept: far above the 10% of scrambled digits
     assert result["cycle_error_levels"] < 20, result
