@@ -4,7 +4,9 @@ then frozen, asks each translation G(a) to keep a's label: CE(f_A(G(a)), y_a).
 The cycle loss alone only asks that F can undo G, which a generator can satisfy while turning a 3 into something
 that looks like an 8 to a reader of domain B; the semantic loss makes the translation label-preserving, which is
 what ``translate export`` promises. f_A is a small CNN trained at the start of the fit (seconds at 16–32 px); its
-weights are part of the snapshot, so a resumed run uses the same f_A.
+weights are part of the snapshot, so a resumed run uses the same f_A. As in CyCADA, the B → A direction may be held
+to f_A too — CE(f_A(F(b)), argmax f_A(b)), f_A's own class for b as the target — and f_A may train on A restyled
+the ways a translation restyles it (:func:`augment_look`), so that it still reads A's classes in B's look.
 """
 
 from __future__ import annotations
