@@ -115,13 +115,58 @@ def test_semantic_weight_adds_its_term_to_the_generator_loss(pair, tmp_path):
     losses = {}
     for weight in (0.0, 2.0):
         config = build_translate_config(None, {"model.g_width": 4, "model.d_width": 4, "model.blocks": 1,
-                                               "train.batch_size": 4, "train.semantic_weight": weight})  # fmt: skip
+                                               "train.batch_size": 4, "train.semantic_weight": weight,
+                                               "train.semantic_weight_b": 0.0})  # fmt: skip
         trainer = CycleTrainer(config, a, b, make_runtime("cpu", "fp32", False, "default"), tmp_path)
         losses[weight] = trainer.train_step()
         assert (trainer.semantic is None) == (weight == 0)  # f_A is trained only when the loss is on
     assert "semantic" not in losses[0.0] and float(losses[2.0]["semantic"]) > 0
     extra = float(losses[2.0]["loss_g"] - losses[0.0]["loss_g"])
     assert extra == pytest.approx(2.0 * float(losses[2.0]["semantic"]), rel=1e-4)  # same nets, same batches
+
+
+def test_semantic_weight_b_adds_cycadas_b_side_term(pair, tmp_path):
+    """CE(f_A(F(b)), argmax f_A(b)): its own weight, f_A trained for it alone, pseudo-labels without gradient."""
+    from gansynth.data import load_dataset
+    from gansynth.runtime import make_runtime
+    from gansynth.translate.config import build_translate_config
+    from gansynth.translate.semantic import pseudo_labels
+    from gansynth.translate.train import CycleTrainer
+
+    a, b = load_dataset(pair[0], 16), load_dataset(pair[1], 16, unlabeled=True)
+    losses = {}
+    for weight in (0.0, 3.0):
+        config = build_translate_config(None, {"model.g_width": 4, "model.d_width": 4, "model.blocks": 1,
+            "train.batch_size": 4, "train.semantic_weight": 0.0, "train.semantic_weight_b": weight})  # fmt: skip
+        trainer = CycleTrainer(config, a, b, make_runtime("cpu", "fp32", False, "default"), tmp_path)
+        losses[weight] = trainer.train_step()
+        assert (trainer.semantic is None) == (weight == 0)
+    assert "semantic_b" not in losses[0.0] and "semantic" not in losses[3.0] and float(losses[3.0]["semantic_b"]) > 0
+    extra = float(losses[3.0]["loss_g"] - losses[0.0]["loss_g"])
+    assert extra == pytest.approx(3.0 * float(losses[3.0]["semantic_b"]), rel=1e-4)
+    x = torch.zeros(2, 1, 16, 16, requires_grad=True)
+    targets = pseudo_labels(trainer.semantic, x)
+    assert targets.shape == (2,) and targets.dtype == torch.long and not targets.requires_grad
+
+
+def test_look_augmentation_restyles_and_makes_f_a_read_restyled_digits():
+    from gansynth.images import to_float
+    from gansynth.translate.fonts import font_digits
+    from gansynth.translate.semantic import augment_look, blur, train_semantic_classifier
+
+    x = to_float(font_digits(per_class=4, fonts=[]).images)
+    one, two = (augment_look(x, torch.Generator().manual_seed(3)) for _ in range(2))
+    assert torch.equal(one, two) and one.shape == x.shape and one.min() >= -1 and one.max() <= 1  # seeded, in range
+    assert float((one - x).abs().mean()) > 0.02  # restyled ...
+    a, held_out = font_digits(per_class=40, fonts=[]), font_digits(per_class=10, seed=1, fonts=[])
+    bold_soft = blur(torch.nn.functional.max_pool2d(to_float(held_out.images), 3, 1, 1))
+    restyled = ((bold_soft + 1) / 2 * 0.7) * 2 - 1  # bold strokes, soft edges, dim ink
+    scores = {}
+    for augment in (False, True):
+        net = train_semantic_classifier(a.images, a.labels, 10, epochs=15, seed=0, augment=augment)
+        with torch.no_grad():
+            scores[augment] = float((net(restyled).argmax(1) == held_out.labels).float().mean())
+    assert scores[True] > scores[False] + 0.1, scores  # ... and f_A trained on restyled A reads such digits
 
 
 # --- bad input ----------------------------------------------------------------------------------------------------
@@ -139,6 +184,7 @@ def test_bad_input_is_an_error_and_a_hint(pair, tmp_path, capsys):
     assert_user_error(["translate", "fit", a, tmp_path / "missing", *TINY], capsys, "does not exist")
     assert_user_error(["translate", "fit", a, b, "--bogus", *TINY], capsys, "--bogus")
     assert_user_error(["translate", "fit", a, b, "--set", "train.cycle_wieght=3", *TINY], capsys, "cycle_weight")
+    assert_user_error(["translate", "fit", a, b, "--set", "train.semantic_weight_b=-1", *TINY], capsys, ">= 0")
     assert_user_error(["translate", "fit", a, b, "--resolution", "20", *TINY], capsys, "16, 32")
     assert_user_error(["translate", "export", tmp_path / "nowhere"], capsys, "does not exist")
     assert_user_error(["translate", "nope"], capsys, "translate --help")
@@ -297,15 +343,17 @@ def test_translator_api_returns_uint8_in_b(tiny_run):
 def test_translated_fonts_train_a_better_digit_classifier(tmp_path):
     """fonts → digits (benchmarks/translate_fonts_digits.py): the same classifier trained on translated printed
     digits scores higher on held-out handwritten digits than trained on the raw ones, mean over 5 seeds, and F(G(a))
-    reconstructs a. Measured with the semantic loss (the default): +8.4 points (translated 63.5% ± 2.9), cycle
-    error 9.1 levels; +6.3 without it (benchmarks/README.md); issue 15 asks for +10."""
+    reconstructs a. Measured with the default (CyCADA's semantic loss on both directions, f_A trained on restyled
+    A) at 24 kimg: +11.8 points (translated 66.8% ± 2.8), cycle error 10.3 levels; +10.9 and +9.6 with fit seeds
+    1 and 2 (at 12 kimg: +10.9, +9.3, +6.9; the A-side loss only: +8.4; none: +6.3; benchmarks/README.md). Issue
+    15 asks for +10; asserted is that less a margin for the fit's seed noise (another machine's floating point)."""
     import importlib.util
 
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "translate_fonts_digits.py"
     spec = importlib.util.spec_from_file_location("translate_fonts_digits", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    result = module.run(tmp_path, kimg=12.0, g_width=16, seeds=5, threads=1)
-    assert result["gain_points"] >= 5, result
+    result = module.run(tmp_path, kimg=24.0, g_width=16, seeds=5, threads=1)
+    assert result["gain_points"] >= 8, result
     assert min(result["translated_accuracy"]) >= 0.5, result  # labels kept: far above the 10% of scrambled digits
     assert result["cycle_error_levels"] < 20, result

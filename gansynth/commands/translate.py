@@ -64,7 +64,7 @@ def translate_fit_command(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override: section.key=value (repeatable).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar (summary lines still print).")] = False,
 ) -> None:
-    """Train G: A → B and F: B → A (ResNet generators, PatchGAN, LSGAN, cycle λ=10, identity 0.5·λ, semantic 1)."""
+    """Train G: A → B and F: B → A (ResNet generators, PatchGAN, LSGAN, cycle λ=10, identity 0.5·λ, semantic 1 / 2)."""
     from rich.console import Console
 
     from gansynth.translate import fit

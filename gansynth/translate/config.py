@@ -59,7 +59,9 @@ class TranslateTrainConfig:
     identity_weight: float = 0.5  # × λ: weight of ‖G(b) − b‖₁ + ‖F(a) − a‖₁
     pool_size: int = POOL_SIZE  # 0: no history pool (D sees only the newest fakes)
     semantic_weight: float = 1.0  # CyCADA's CE(f_A(G(a)), y_a), f_A a CNN trained on A at the start; 0: off
-    semantic_epochs: int = 5  # passes over domain A that train f_A
+    semantic_weight_b: float = 2.0  # CyCADA's B side: CE(f_A(F(b)), argmax f_A(b)); 0: off
+    semantic_epochs: int = 10  # passes over domain A that train f_A
+    semantic_augment: bool = True  # f_A trained on restyled A (stroke, blur, contrast, noise); False: shifts only
     tick_kimg: float = 1.0  # log/progress interval
     snapshot_kimg: float = 10.0  # checkpoint + sample grid interval
     seed: int = 0
@@ -69,7 +71,7 @@ class TranslateTrainConfig:
             require(0 < getattr(self, key) < math.inf, f"train.{key}", getattr(self, key), "a finite number > 0")
         require(2 <= self.batch_size <= MAX_BATCH, "train.batch_size", self.batch_size, f"in [2, {MAX_BATCH}]")
         require(0 <= self.decay_start <= 1, "train.decay_start", self.decay_start, "in [0, 1]")
-        for key in ("cycle_weight", "identity_weight", "semantic_weight"):
+        for key in ("cycle_weight", "identity_weight", "semantic_weight", "semantic_weight_b"):
             require(0 <= getattr(self, key) < math.inf, f"train.{key}", getattr(self, key), "a finite number >= 0")
         require(1 <= self.semantic_epochs <= 1000, "train.semantic_epochs", self.semantic_epochs, "in [1, 1000]")
         require(0 <= self.pool_size <= 10_000, "train.pool_size", self.pool_size, "in [0, 10000]")

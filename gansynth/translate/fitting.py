@@ -236,7 +236,7 @@ def _announce(
     console.print(
         f"model: {m.arch} g_width={m.g_width} d_width={m.d_width} blocks={m.blocks}; {t.kimg:g} kimg "
         f"({config.steps()} steps of batch {t.batch_size}); λ_cycle={t.cycle_weight:g}, identity "
-        f"{t.identity_weight:g}·λ, semantic {t.semantic_weight:g}, pool {t.pool_size}; runtime {runtime.device} "
-        f"{runtime.precision}; run {run_dir}"
+        f"{t.identity_weight:g}·λ, semantic {t.semantic_weight:g} (A) / {t.semantic_weight_b:g} (B), pool "
+        f"{t.pool_size}; runtime {runtime.device} {runtime.precision}; run {run_dir}"
         f"{' (resume)' if resume else ''}"
     )

@@ -28,7 +28,13 @@ from gansynth.train.progress import TrainProgress
 from gansynth.train.trainer import FitResult
 from gansynth.translate.config import TranslateConfig
 from gansynth.translate.networks import build_translator
-from gansynth.translate.semantic import SemanticClassifier, freeze, semantic_loss, train_semantic_classifier
+from gansynth.translate.semantic import (
+    SemanticClassifier,
+    freeze,
+    pseudo_labels,
+    semantic_loss,
+    train_semantic_classifier,
+)
 
 GRID_COLUMNS = 10
 # the run's network files: both generators in generator.safetensors, both discriminators in discriminator.safetensors
@@ -148,15 +154,20 @@ class CycleTrainer:
         if self.semantic is None:
             t = self.config.train
             self.semantic = train_semantic_classifier(
-                self.a.images, self.a.labels, self.a.num_classes, t.semantic_epochs, t.seed, self.runtime.device
-            )
+                self.a.images, self.a.labels, self.a.num_classes, t.semantic_epochs, t.seed, self.runtime.device,
+                augment=t.semantic_augment,
+            )  # fmt: skip
         return self.semantic
 
-    def semantic_term(self, fake_b: Tensor, labels: Tensor) -> Tensor:
-        """CE(f_A(G(a)), y_a) when ``train.semantic_weight`` > 0, else a zero scalar (no f_A trained)."""
-        if self.config.train.semantic_weight == 0:
-            return torch.zeros((), device=fake_b.device)
-        return semantic_loss(self.semantic_net(), fake_b, labels)
+    def semantic_terms(self, fake_b: Tensor, labels: Tensor, real_b: Tensor, fake_a: Tensor) -> tuple[Tensor, Tensor]:
+        """CyCADA's two terms: CE(f_A(G(a)), y_a) when ``train.semantic_weight`` > 0 and CE(f_A(F(b)), f_A(b)'s
+        class) when ``train.semantic_weight_b`` > 0; a zero scalar for a term that is off (f_A trained only on use)."""
+        t, zero = self.config.train, torch.zeros((), device=fake_b.device)
+        on_a = zero if t.semantic_weight == 0 else semantic_loss(self.semantic_net(), fake_b, labels)
+        if t.semantic_weight_b == 0:
+            return on_a, zero
+        net = self.semantic_net()
+        return on_a, semantic_loss(net, fake_a, pseudo_labels(net, real_b))
 
     def train_step(self) -> dict[str, Tensor]:
         """One generator update and one discriminator update; returns the step's losses (device scalars)."""
@@ -176,16 +187,17 @@ class CycleTrainer:
                 identity = F.l1_loss(n["generator_ab"](real_b).float(), real_b) + F.l1_loss(
                     n["generator_ba"](real_a).float(), real_a
                 )
-            semantic = self.semantic_term(fake_b, labels_a)
+            semantic, semantic_b = self.semantic_terms(fake_b, labels_a, real_b, fake_a)
             loss_g = adv + t.cycle_weight * cycle + t.identity_weight * t.cycle_weight * identity
-            loss_g = loss_g + t.semantic_weight * semantic
+            loss_g = loss_g + t.semantic_weight * semantic + t.semantic_weight_b * semantic_b
         self._update(self.opt_g, loss_g, "generators")
         loss_d = self._discriminator_loss(real_a, real_b, fake_a, fake_b)
         self._update(self.opt_d, loss_d, "discriminators")
         self.scaler.update()
         self.step += 1
         losses = {"loss_g": loss_g.detach(), "loss_d": loss_d.detach(), "cycle_l1": cycle.detach() / 2}
-        return losses | ({"semantic": semantic.detach()} if t.semantic_weight > 0 else {})
+        losses |= {"semantic": semantic.detach()} if t.semantic_weight > 0 else {}
+        return losses | ({"semantic_b": semantic_b.detach()} if t.semantic_weight_b > 0 else {})
 
     def _discriminator_loss(self, real_a: Tensor, real_b: Tensor, fake_a: Tensor, fake_b: Tensor) -> Tensor:
         """Both discriminators on real images vs pooled fakes, halved as in the paper (D learns slower than G)."""
