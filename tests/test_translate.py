@@ -346,7 +346,8 @@ def test_translated_fonts_train_a_better_digit_classifier(tmp_path):
     reconstructs a. Measured with the default (CyCADA's semantic loss on both directions, f_A trained on restyled
     A) at 24 kimg: +11.8 points (translated 66.8% ± 2.8), cycle error 10.3 levels; +10.9 and +9.6 with fit seeds
     1 and 2 (at 12 kimg: +10.9, +9.3, +6.9; the A-side loss only: +8.4; none: +6.3; benchmarks/README.md). Issue
-    15 asks for +10; asserted is that less a margin for the fit's seed noise (another machine's floating point)."""
+    15 asks for +10, asserted here at the fit seed measured (+11.8): a machine where it fails shows the bar is not
+    robustly met (the worst fit seed measured was +9.6)."""
     import importlib.util
 
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "translate_fonts_digits.py"
@@ -354,6 +355,6 @@ def test_translated_fonts_train_a_better_digit_classifier(tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     result = module.run(tmp_path, kimg=24.0, g_width=16, seeds=5, threads=1)
-    assert result["gain_points"] >= 8, result
+    assert result["gain_points"] >= 10, result
     assert min(result["translated_accuracy"]) >= 0.5, result  # labels kept: far above the 10% of scrambled digits
     assert result["cycle_error_levels"] < 20, result
