@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from gansynth.commands.options import Compile, Device, Overrides, Precision, Quiet, Resume, Seed, SnapshotKimg
 from gansynth.data import RESOLUTIONS
 
 SUMMARY = "Train a class-conditional GAN on a labeled image folder."
@@ -34,17 +35,15 @@ def fit_command(
         typer.Option(help="Plan widths and length for this wall time: 20m, 2h, 1h30m (default on CPU: 15m)."),
     ] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Global batch size.")] = None,
-    snapshot_kimg: Annotated[float | None, typer.Option(min=0.001, help="Snapshot interval in kimg.")] = None,
+    snapshot_kimg: SnapshotKimg = None,
     eval_kimg: Annotated[float | None, typer.Option(min=0.0, help="Evaluate every N kimg (0: never).")] = None,
-    seed: Annotated[int | None, typer.Option(min=0)] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
-    precision: Annotated[str | None, typer.Option(help="auto, fp32, bf16 or fp16.")] = None,
-    compile: Annotated[
-        bool | None, typer.Option("--compile/--no-compile", help="torch.compile (default: on for CUDA, off for CPU).")
-    ] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run exactly from its last snapshot.")] = False,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Override: section.key=value (repeatable).")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar (summary lines still print).")] = False,
+    seed: Seed = None,
+    device: Device = None,
+    precision: Precision = None,
+    compile: Compile = None,
+    resume: Resume = False,
+    set_: Overrides = None,
+    quiet: Quiet = False,
 ) -> None:
     """Train a class-conditional GAN; writes weights, training state, sample grids and logs to the run directory."""
     from rich.console import Console

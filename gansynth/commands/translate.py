@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from gansynth.commands.options import Compile, Device, Overrides, Precision, Quiet, Resume, Seed, SnapshotKimg
 from gansynth.data import RESOLUTIONS
 
 SUMMARY = "CycleGAN: a labeled folder A translated into B's look (labels kept)."
@@ -53,16 +54,14 @@ def translate_fit_command(
         float | None,
         typer.Option(min=0.0, help="CyCADA semantic loss CE(f_A(G(a)), y_a), f_A trained on A; 0 turns it off."),
     ] = None,
-    snapshot_kimg: Annotated[float | None, typer.Option(min=0.001, help="Snapshot interval in kimg.")] = None,
-    seed: Annotated[int | None, typer.Option(min=0)] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
-    precision: Annotated[str | None, typer.Option(help="auto, fp32, bf16 or fp16.")] = None,
-    compile: Annotated[
-        bool | None, typer.Option("--compile/--no-compile", help="torch.compile (default: on for CUDA, off for CPU).")
-    ] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run exactly from its last snapshot.")] = False,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Override: section.key=value (repeatable).")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar (summary lines still print).")] = False,
+    snapshot_kimg: SnapshotKimg = None,
+    seed: Seed = None,
+    device: Device = None,
+    precision: Precision = None,
+    compile: Compile = None,
+    resume: Resume = False,
+    set_: Overrides = None,
+    quiet: Quiet = False,
 ) -> None:
     """Train G: A → B and F: B → A (ResNet generators, PatchGAN, LSGAN, cycle λ=10, identity 0.5·λ, semantic 1 / 2)."""
     from rich.console import Console
