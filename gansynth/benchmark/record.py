@@ -184,7 +184,7 @@ def recommendation(selection: dict, plan: SyntheticPlan, source: dict | None, co
     tested = f" (on the test split: {verdict['line']})" if verdict else ""
     how = "chosen on validation" if choice.get("candidates") else "as given"
     if not mixing.uses_synthetic:
-        train = "with balanced softmax: ClassifierConfig(balanced_softmax=True)" if mixing.balanced_softmax else ""
+        train = BASELINE_HOW["balanced-softmax"] if mixing.balanced_softmax else ""
         return f"do not add these synthetic images ({how}); train on the real images {train}".rstrip() + tested
     if how == "as given" and verdict is not None and verdict["verdict"] != HELPS:
         # nothing chose this mixing, and the test split says it does not beat the best real-only training
