@@ -62,6 +62,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: best on a shared machine)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--workers", default="auto", type=lambda t: t if t == "auto" else int(t),
+        help="classifier processes of one thread each (auto: one per free core; 1: all in this process)",
+    )  # fmt: skip
+    parser.add_argument("--folds", type=int, default=None, help="validation folds (default: the benchmark's)")
     parser.add_argument("--json", type=Path, default=None, help="also copy report.json here")
     parser.add_argument(
         "--export-filter", default="auto", choices=["auto", "diverse", "none"],
@@ -84,7 +89,8 @@ def main() -> None:
     fitted = time.perf_counter()
     result = benchmark(
         train_dir, test=test_dir, run=run, model=args.model, seeds=args.seeds, out=out / "benchmark",
-        runtime=make_runtime(args.device), flip=False, export_filter=args.export_filter,
+        runtime=make_runtime(args.device), flip=False, export_filter=args.export_filter, workers=args.workers,
+        **({} if args.folds is None else {"validation_folds": args.folds}),
     )  # fmt: skip
     wall = time.perf_counter() - started
     print_summary(result.record, report_dir=result.out)

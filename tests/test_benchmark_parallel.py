@@ -72,3 +72,21 @@ def test_workers_that_cannot_start_leave_the_runs_to_this_process(monkeypatch):
     done = list(run_classifiers(arms, test, config, 2, cpu_runtime(), 2, said.append))
     assert [(i, s) for i, s, _, _ in done] == [(0, 0), (0, 1)]
     assert said and "go on in this process" in said[0]
+
+
+def test_validation_folds_score_the_same_in_workers():
+    """The choice's K-fold runs (arms with holdout images, no test set) give the same pooled scores in 2 workers."""
+    from gansynth.benchmark.select import ValidationScorer, carve_validation
+    from gansynth.mixing import NO_SYNTHETIC, Mixing
+
+    digits = load_dataset("digits")
+    train = digits.subset(list(range(0, 300)))
+    synthetic = digits.subset(list(range(1500, 1700)))  # held-back real digits stand in for synthetic ones
+    folds = carve_validation(train, folds=3)
+    config = ClassifierConfig(model="test_efficientnet", batch_size=32, flip=False)
+    mixings, add = [NO_SYNTHETIC, Mixing()], [10] * 10
+    alone = ValidationScorer(folds, config, cpu_runtime(), 1, 1, synthetic, add)(mixings, 20)
+    side_by_side = ValidationScorer(folds, config, cpu_runtime(), 1, 2, synthetic, add)(mixings, 20)
+    assert side_by_side == alone and len(alone) == 2
+    assert all(0.0 <= accuracy <= 1.0 and loss > 0 for accuracy, loss in alone)
+    assert alone[0] != alone[1]  # the synthetic candidate trained on other images

@@ -8,16 +8,18 @@ import numpy as np
 import pytest
 import torch
 
+import gansynth.benchmark.parallel as parallel_module
 import gansynth.benchmark.run as run_module
 import gansynth.benchmark.select as select_module
 from gansynth.benchmark import benchmark
 from gansynth.benchmark.data import held_out_split
 from gansynth.benchmark.plan import take_first
-from gansynth.benchmark.select import LEGACY, pick
+from gansynth.benchmark.select import LEGACY, carve_validation, pick, stratified_folds
 from gansynth.data import ImageDataset, load_dataset
+from gansynth.errors import DataError
 from gansynth.mixing import NO_SYNTHETIC, Mixing
 
-PER_CLASS = 40  # real training images per digit; validation takes a fifth of them
+PER_CLASS = 40  # real training images per digit; each of the 5 validation folds takes a fifth of them
 SMALL = {"epochs": 1, "batch_size": 32, "min_steps": 40, "progress": False, "flip": False, "seeds": 1}
 
 
@@ -55,36 +57,40 @@ class _Stop(Exception):
     """Raised where the arms would start training: these tests only need the choices."""
 
 
-def _choices(monkeypatch, real, test, synthetic, tmp_path, mixings) -> tuple[dict, list[torch.Tensor]]:
-    """The selection record of a benchmark stopped before its arms train, and every tensor the choice touched."""
-    seen: list[torch.Tensor] = []
+def _choices(monkeypatch, real, test, synthetic, tmp_path, mixings) -> tuple[dict, list[tuple]]:
+    """The selection record of a benchmark stopped before its arms train, and for every classifier the choice
+    trained, ``(images trained on, images it was asked about)``."""
+    seen: list[tuple] = []
     captured: dict = {}
-    original_train, original_choose = select_module.train_classifier, run_module._choose
+    original_train, original_choose = parallel_module.train_classifier, run_module._choose
 
     def train(images, labels, *args, **kwargs):
-        seen.append(images)
         classifier = original_train(images, labels, *args, **kwargs)
+        asked: list[torch.Tensor] = []
+        seen.append((images, asked))
         for name in ("predict", "predict_proba", "features"):
             method = getattr(classifier, name)
-            setattr(classifier, name, lambda x, *a, _method=method, **k: seen.append(x) or _method(x, *a, **k))
+            setattr(classifier, name, lambda x, *a, _method=method, **k: asked.append(x) or _method(x, *a, **k))
         return classifier
 
     def choose(*args, **kwargs):
         captured["result"] = original_choose(*args, **kwargs)
         raise _Stop
 
-    monkeypatch.setattr(select_module, "train_classifier", train)
+    monkeypatch.setattr(parallel_module, "train_classifier", train)
     monkeypatch.setattr(run_module, "_choose", choose)
     with pytest.raises(_Stop):
         benchmark(real, test=test, synthetic=synthetic, arms=["real", "real+synthetic"], mixings=mixings,
                   out=tmp_path, **SMALL)  # fmt: skip
-    monkeypatch.setattr(select_module, "train_classifier", original_train)
+    monkeypatch.setattr(parallel_module, "train_classifier", original_train)
     monkeypatch.setattr(run_module, "_choose", original_choose)
     return captured["result"][2], seen
 
 
 def test_choice_never_reads_the_test_split(digits_parts, tmp_path, monkeypatch):
-    """Poisoned test split (noise, random labels): the same budget, scores and choice, and none of it seen."""
+    """Poisoned test split (noise, random labels): the same budget, scores and choice, and none of it seen; each
+    validation classifier is asked only about images it did not train on, and every training image is asked once
+    per candidate."""
     real, held_back, test = digits_parts
     mixings = [NO_SYNTHETIC, Mixing()]
     monkeypatch.setattr(select_module, "MAX_DOUBLINGS", 1)  # budget search of two step counts: fast enough
@@ -94,16 +100,50 @@ def test_choice_never_reads_the_test_split(digits_parts, tmp_path, monkeypatch):
     assert poisoned == clean
     assert clean["budget"]["mode"] == "auto" and len(clean["budget"]["history"]) >= 2
     assert [c["label"] for c in clean["mixing"]["candidates"]] == ["no synthetic", Mixing().describe()]
-    touched = set().union(*(_hashes(x) for x in seen))
+    touched = set().union(*(_hashes(x) for images, asked in seen for x in [images, *asked]))
     assert seen and not touched & _hashes(poison.images)
-    validation = set(clean["validation"]["validation_indices"])
-    assert len(validation) == clean["validation"]["num_validation"] == PER_CLASS * 10 // 5
+    validation = clean["validation"]
+    assert validation["folds"] == 5 and validation["num_validation"] == len(real) == PER_CLASS * 10
+    assert sorted(np.bincount(validation["fold_of"]).tolist()) == [PER_CLASS * 10 // 5] * 5
+    runs = len(clean["budget"]["history"]) + 1  # real-only per budget step, then the one synthetic candidate
+    assert len(seen) == 5 * runs
+    for images, asked in seen:
+        (holdout,) = asked
+        assert not _hashes(images) & _hashes(holdout)
+    per_run = [_hashes(asked[0]) for _, asked in seen[:5]]
+    assert set().union(*per_run) == _hashes(real.images) and sum(map(len, per_run)) == len(_hashes(real.images))
+
+
+def test_stratified_folds_validate_every_image_once():
+    labels = torch.tensor([0] * 13 + [1] * 7 + [2] * 2)
+    parts, fold_of = stratified_folds(labels, 5, seed=1)
+    validated = torch.cat([val for _, val in parts])
+    assert sorted(validated.tolist()) == list(range(len(labels)))
+    sizes = [len(val) for _, val in parts]
+    assert max(sizes) - min(sizes) <= 1
+    for f, (fit, val) in enumerate(parts):
+        assert not set(fit.tolist()) & set(val.tolist()) and len(fit) + len(val) == len(labels)
+        assert all(fold_of[i] == f for i in val.tolist())
+        for k, n in ((0, 13), (1, 7)):  # each class dealt evenly over the folds
+            assert len(val[labels[val] == k]) in (n // 5, n // 5 + 1)
+    with pytest.raises(DataError, match="class 1 has 1 image"):
+        stratified_folds(torch.tensor([0, 0, 0, 1]), 2, seed=1)
+
+
+def test_one_fold_is_the_single_split(digits_parts):
+    real, _, _ = digits_parts
+    single = carve_validation(real, 0.25, folds=1)
+    (fit, val) = single.folds[0]
+    assert len(val) == single.record["num_validation"] == len(real) // 4
+    assert single.record["validation_indices"] == val.tolist() and "fold_of" not in single.record
+    assert single.fit_size == len(fit) == len(real) - len(val)
 
 
 def test_noise_synthetic_set_is_rejected(digits_parts, tmp_path, monkeypatch):
     """Random images with random labels as the synthetic set: the choice keeps synthetic images out."""
     real, _, test = digits_parts
     noise = _noise(real, 2 * len(real), seed=3)
+    monkeypatch.setattr(select_module, "MAX_DOUBLINGS", 1)
     mixings = [NO_SYNTHETIC, LEGACY, Mixing(weight=1.0, max_share=0.5)]
     record, _ = _choices(monkeypatch, real, test, noise, tmp_path, mixings)
     scores = {c["label"]: c["validation_balanced_accuracy"] for c in record["mixing"]["candidates"]}

@@ -60,7 +60,7 @@ def plan_workers(requested: int | str, runtime: Runtime, runs: int) -> int:
 
 def run_classifiers(
     built: list[Arm],
-    test_set: ImageDataset,
+    test_set: ImageDataset | None,
     base: ClassifierConfig,
     seeds: int,
     runtime: Runtime,
@@ -68,6 +68,7 @@ def run_classifiers(
     say: Callable[[str], None] = print,
 ) -> Iterator[Done]:
     """Train and test every (arm, seed), yielding each result as it is done (seed-major order when ``workers`` is 1).
+    ``test_set`` may be None when every arm carries its own ``holdout`` images (validation runs).
 
     With several workers the runs go to spawned processes (one torch thread each) and come back in the order they
     finish; stopping early (Ctrl-C, an error in a run) stops the workers. Workers that cannot start (a ``__main__``
@@ -89,7 +90,12 @@ def run_classifiers(
 
 
 def _in_workers(
-    built: list[Arm], test_set: ImageDataset, base: ClassifierConfig, runtime: Runtime, workers: int, jobs: list[Job]
+    built: list[Arm],
+    test_set: ImageDataset | None,
+    base: ClassifierConfig,
+    runtime: Runtime,
+    workers: int,
+    jobs: list[Job],
 ) -> Iterator[Done]:
     """``jobs`` on a pool of ``workers`` spawned processes, results as they finish; the pool is stopped on exit."""
     context = multiprocessing.get_context("spawn")  # never fork a process whose OpenMP threads are running
@@ -106,21 +112,27 @@ def _in_workers(
             child.join()
 
 
-def _run(arm: Arm, seed: int, test_set: ImageDataset, base: ClassifierConfig, runtime: Runtime) -> tuple[dict, float]:
-    """One arm with one seed: train from scratch, score on the test set; ``(scores, wall seconds)``."""
+def _run(
+    arm: Arm, seed: int, test_set: ImageDataset | None, base: ClassifierConfig, runtime: Runtime
+) -> tuple[dict, float]:
+    """One arm with one seed: train from scratch, score on the test set (``(scores, wall seconds)``), or for an arm
+    with ``holdout`` images, ``({"probabilities": [M, K] float}, wall seconds)`` on those."""
     start = time.perf_counter()
     config = replace(
         base, balanced=arm.balanced, balanced_softmax=arm.balanced_softmax, mixup_alpha=arm.mixup_alpha, seed=seed
     )
+    num_classes = len(arm.real_counts)  # one count per class in every arm
     classifier = train_classifier(
-        arm.images, arm.labels, test_set.num_classes, config, runtime, synthetic=arm.synthetic, mixing=arm.mixing
+        arm.images, arm.labels, num_classes, config, runtime, synthetic=arm.synthetic, mixing=arm.mixing
     )
+    if arm.holdout is not None:
+        return {"probabilities": classifier.predict_proba(arm.holdout)}, time.perf_counter() - start
     predicted = classifier.predict(test_set.images)
     scores = evaluate_predictions(test_set.labels, predicted, test_set.class_names)
     return scores, time.perf_counter() - start
 
 
-def _start_worker(built: list[Arm], test_set: ImageDataset, base: ClassifierConfig, runtime: Runtime) -> None:
+def _start_worker(built: list[Arm], test_set: ImageDataset | None, base: ClassifierConfig, runtime: Runtime) -> None:
     """A worker's setup: one torch thread, Ctrl-C left to the parent (which stops the workers), the shared data."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)

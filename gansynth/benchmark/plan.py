@@ -44,6 +44,8 @@ class Arm:
     ``synthetic`` marks the synthetic images among ``images`` (None: all real, or all synthetic for CAS) and
     ``mixing`` says how they join training; ``balanced`` draws class-balanced batches, ``balanced_softmax``
     trains with the logit-adjusted loss, ``mixup_alpha`` > 0 with mixup (:mod:`gansynth.classify.mixup`).
+    ``holdout`` (validation runs, :mod:`.select`): uint8 images scored instead of the test set; the run then
+    returns their class probabilities.
     """
 
     name: str
@@ -56,6 +58,7 @@ class Arm:
     synthetic: torch.Tensor | None = None
     mixing: Mixing | None = None
     mixup_alpha: float = 0.0
+    holdout: torch.Tensor | None = None
 
 
 @dataclass

@@ -27,7 +27,6 @@ from gansynth.benchmark.plan import (
     SyntheticPlan,
     build_arms,
     export_count,
-    fill_short,
     plan_synthetic,
 )
 from gansynth.benchmark.record import BenchmarkRecord, build_record
@@ -35,10 +34,10 @@ from gansynth.benchmark.select import (
     CANDIDATES,
     LEGACY,
     MIN_GAIN,
+    ValidationScorer,
     carve_validation,
     choose_mixing,
     grow_budget,
-    validation_scorer,
 )
 from gansynth.benchmark.spec import BenchmarkSpec
 from gansynth.classify import ClassifierConfig
@@ -322,22 +321,26 @@ def _choose(
     if spec.budget == "fixed" and not choosing:
         return steps, default, record
     try:
-        parts = carve_validation(train, spec.validation_fraction)
+        parts = carve_validation(train, spec.validation_fraction, folds=spec.validation_folds)
     except DataError as exc:
         notes.append(
             f"no validation split ({exc.message}): fixed budget of {steps} steps and mixing {default.describe()}"
         )
         return steps, default, record
     record["validation"] = parts.record
-    score = validation_scorer(parts.validation, base, runtime)
-    seeds = list(range(spec.selection_seeds))
-    fit_steps = fixed_steps(len(parts.fit), base.epochs, base.batch_size, min_steps)
-    known = None
     say = lambda line: console.print(line, highlight=False)  # noqa: E731
+    candidates = mixings or CANDIDATES
+    runs = len(parts.folds) * spec.selection_seeds * (len(candidates) if choosing else 1)
+    add = plan.add if choosing else None
+    score = ValidationScorer(
+        parts, base, runtime, spec.selection_seeds, plan_workers(spec.workers, runtime, runs), pool, add, say
+    )
+    fit_steps = fixed_steps(parts.fit_size, base.epochs, base.batch_size, min_steps)
+    known = None
     if spec.budget == "auto":
-        grown = grow_budget(parts.fit, fit_steps, score, seeds, say)
+        grown = grow_budget(score, fit_steps, say)
         fit_steps = grown["steps"]
-        steps = max(min_steps, round(fit_steps * len(train) / len(parts.fit)))
+        steps = max(min_steps, round(fit_steps * len(train) / parts.fit_size))
         kept = next(h for h in grown["history"] if h["steps"] == fit_steps)
         known = {Mixing(weight=0.0): (kept["validation_balanced_accuracy"], kept["validation_log_loss"])}
         record["budget"] = {"mode": "auto", "fit_steps": fit_steps, **grown, "steps": steps}
@@ -345,12 +348,9 @@ def _choose(
             notes.append(f"the real-only baseline still gained at the budget cap ({fit_steps} steps on validation)")
     if not choosing:
         return steps, default, record
-    extra_images, extra_labels = fill_short(pool, plan.add, parts.fit)  # repeats from the fit part only
-    chosen = choose_mixing(
-        parts.fit, extra_images, extra_labels, mixings or CANDIDATES, fit_steps, score, seeds, say, known
-    )
+    chosen = choose_mixing(candidates, fit_steps, score, say, known)
     record["mixing"] = {**chosen, "chosen": asdict(chosen["chosen"])}
-    _note_saturation(chosen["candidates"], len(parts.validation), notes)
+    _note_saturation(chosen["candidates"], parts.record["num_validation"], notes)
     return steps, chosen["chosen"], record
 
 

@@ -1,17 +1,25 @@
 """Choices made on validation data: the classifier budget and the mixing of ``real+synthetic``. Never the test split.
 
-A stratified validation split is carved from the real *training* images. On it:
+Validation data are carved from the real *training* images, by stratified K-fold cross-validation
+(:data:`VALIDATION_FOLDS`, 5 by default): every training image is validated once, by classifiers trained on the
+other folds, and the out-of-fold predictions of all folds are pooled before scoring. A single 20% split of a small or
+long-tailed set is saturated (98 digits-LT images, 2–3 per tail class: real-only scored 100%), so it could not see a
+gain of a point or two; the pooled folds validate every image (all 12 of a 12-image tail class). ``folds=1`` is a
+single stratified split of ``fraction`` (cheaper: one classifier per candidate instead of K). On it:
 
 - **budget** (``budget="auto"``): real-only training starts at the fixed rule's step count S₀ and doubles
   (S₀, 2S₀, 4S₀, …, at most :data:`MAX_DOUBLINGS` times) until one doubling gains less than
   :data:`CONVERGED_GAIN` balanced accuracy on validation; the last step count that still gained is kept, scaled by
-  (real training images / images trained on during the search), and every arm trains that many steps;
-- **mixing**: every candidate :class:`~gansynth.mixing.Mixing`, "no synthetic" included, trains on the fit part
-  (+ the synthetic images of ``real+synthetic``) with that budget and is scored on validation by balanced accuracy
-  and class-balanced log-loss (the mean over classes of the mean −log p(true class)); see :data:`SELECTION_RULE`.
-  The log-loss separates candidates when a small validation split saturates balanced accuracy.
+  (real training images / images of a fold's fit part), and every arm trains that many steps;
+- **mixing**: every candidate :class:`~gansynth.mixing.Mixing`, "no synthetic" included, trains on each fold's fit
+  part (+ the synthetic images of ``real+synthetic``, with repeats of the fit part's real images where a filtered
+  export is short) with that budget and is scored on the pooled validation predictions by balanced accuracy and
+  class-balanced log-loss (the mean over classes of the mean −log p(true class)); see :data:`SELECTION_RULE`.
 
-The functions here receive the training images only: the test split is not among their arguments.
+The classifier runs go through :func:`gansynth.benchmark.parallel.run_classifiers` (worker processes on a CPU when
+the benchmark has them). The functions here receive the training images only: the test split is not among their
+arguments. The generator whose images are mixed in was usually fitted on all training images, the validated ones
+included; its export drops near-copies of training images (:mod:`gansynth.exporter.filter`).
 """
 
 from __future__ import annotations
@@ -19,14 +27,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 
+import numpy as np
 import torch
 
-from gansynth.classify import ClassifierConfig, stratified_split, train_classifier
+from gansynth.benchmark.parallel import run_classifiers
+from gansynth.benchmark.plan import Arm, fill_short
+from gansynth.classify import ClassifierConfig, stratified_split
 from gansynth.data import ImageDataset
+from gansynth.errors import DataError
 from gansynth.mixing import NO_SYNTHETIC, Mixing
 from gansynth.runtime import Runtime
 
-VALIDATION_FRACTION = 0.2
+VALIDATION_FRACTION = 0.2  # the validation share of a single split (folds=1)
+VALIDATION_FOLDS = 5  # K-fold cross-validation: each image validated once, by classifiers trained on 4/5 of the set
 VALIDATION_SEED = 1  # a different shuffle from the held-out test split's seed 0
 MAX_DOUBLINGS = 3  # the budget search stops at 8 × the fixed rule's steps
 CONVERGED_GAIN = 0.005  # a doubling that gains less than half a balanced-accuracy point: converged
@@ -60,28 +73,68 @@ BUDGET_RULE = (
 
 @dataclass
 class Validation:
-    """The fit / validation parts of the real training set (both real; the test split is elsewhere)."""
+    """How the real training set is cut for validation: ``folds`` pairs of (fit, validation) index tensors."""
 
-    fit: ImageDataset
-    validation: ImageDataset
+    train: ImageDataset
+    folds: list[tuple[torch.Tensor, torch.Tensor]]
     record: dict
 
-
-def carve_validation(train: ImageDataset, fraction: float = VALIDATION_FRACTION, seed: int = VALIDATION_SEED):
-    """Stratified fit / validation parts of ``train``; raises DataError when a class is too small to split."""
-    fit_idx, val_idx = stratified_split(train.labels, fraction, seed)
-    fit, validation = train.subset(fit_idx), train.subset(val_idx)
-    record = {
-        "fraction": fraction,
-        "seed": seed,
-        "num_fit": len(fit),
-        "num_validation": len(validation),
-        "validation_indices": val_idx.tolist(),  # indices into the real training set
-    }
-    return Validation(fit, validation, record)
+    @property
+    def fit_size(self) -> int:
+        """Real images a validation classifier trains on (the mean over the folds, rounded)."""
+        return round(sum(len(fit) for fit, _ in self.folds) / len(self.folds))
 
 
-Trainer = Callable[[ImageDataset, torch.Tensor | None, torch.Tensor | None, Mixing, int, int], tuple[float, float]]
+def carve_validation(
+    train: ImageDataset,
+    fraction: float = VALIDATION_FRACTION,
+    seed: int = VALIDATION_SEED,
+    folds: int = VALIDATION_FOLDS,
+) -> Validation:
+    """Stratified K-fold parts of ``train`` (``folds`` ≥ 2), or one stratified split of ``fraction`` (``folds=1``).
+
+    Raises:
+        DataError: a class with fewer than 2 images, or too few images for the folds.
+    """
+    if folds == 1:
+        fit_idx, val_idx = stratified_split(train.labels, fraction, seed)
+        parts = [(fit_idx, val_idx)]
+        extra = {"fraction": fraction, "validation_indices": val_idx.tolist()}  # indices into the training set
+    else:
+        parts, fold_of = stratified_folds(train.labels, folds, seed)
+        extra = {"fold_of": fold_of}  # each training image's validation fold
+    num_validation = sum(len(val) for _, val in parts)
+    record = {"folds": folds, "seed": seed, "num_fit": round(sum(len(f) for f, _ in parts) / len(parts)),
+              "num_validation": num_validation, **extra}  # fmt: skip
+    return Validation(train, parts, record)
+
+
+def stratified_folds(
+    labels: torch.Tensor, folds: int, seed: int
+) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], list[int]]:
+    """K stratified folds: each class shuffled (``seed``) and dealt round-robin, continuing from the previous class
+    so that fold sizes differ by at most one. Returns ``[(fit, validation)]`` sorted index tensors, and each
+    image's fold."""
+    y = torch.as_tensor(labels).cpu().numpy()
+    classes, counts = np.unique(y, return_counts=True)
+    few = [f"class {int(c)} has {int(n)} image" + ("s" if n != 1 else "") for c, n in zip(classes, counts) if n < 2]
+    if few or len(y) < folds:
+        raise DataError(
+            f"cannot cross-validate in {folds} folds: " + (", ".join(few) if few else f"only {len(y)} images"),
+            hint="each class needs at least 2 images; add images, or use fewer --validation-folds",
+        )
+    rng = np.random.default_rng(seed)
+    fold_of = np.empty(len(y), dtype=np.int64)
+    dealt = 0
+    for k in classes:
+        members = rng.permutation(np.flatnonzero(y == k))
+        fold_of[members] = (dealt + np.arange(len(members))) % folds
+        dealt += len(members)
+    parts = [
+        (torch.from_numpy(np.flatnonzero(fold_of != f)), torch.from_numpy(np.flatnonzero(fold_of == f)))
+        for f in range(folds)
+    ]
+    return parts, fold_of.tolist()
 
 
 def balanced_accuracy(probabilities: torch.Tensor, labels: torch.Tensor) -> float:
@@ -98,51 +151,93 @@ def balanced_log_loss(probabilities: torch.Tensor, labels: torch.Tensor) -> floa
     return float(torch.stack(per_class).mean())
 
 
-def validation_scorer(validation: ImageDataset, base: ClassifierConfig, runtime: Runtime) -> Trainer:
-    """``score(fit, extra_images, extra_labels, mixing, steps, seed)`` → validation (balanced accuracy, log-loss)."""
+class ValidationScorer:
+    """Validation (balanced accuracy, log-loss) of candidate mixings: one classifier per fold and seed, trained on
+    the fold's fit part (+ synthetic images), its predictions on the fold's validation images pooled over the folds.
 
-    def score(
-        fit: ImageDataset,
-        extra_images: torch.Tensor | None,
-        extra_labels: torch.Tensor | None,
-        mixing: Mixing,
-        steps: int,
-        seed: int,
-    ) -> tuple[float, float]:
-        images, labels, mask = fit.images, fit.labels, None
-        if extra_images is not None and mixing.uses_synthetic and len(extra_labels):
-            images, labels = torch.cat([fit.images, extra_images]), torch.cat([fit.labels, extra_labels])
-            mask = torch.cat([torch.zeros(len(fit), dtype=torch.bool), torch.ones(len(extra_labels), dtype=torch.bool)])
-        config = replace(base, steps=steps, seed=seed, balanced=False, balanced_softmax=mixing.balanced_softmax)
-        classifier = train_classifier(
-            images,
-            labels,
-            fit.num_classes,
-            config,
-            runtime,
-            synthetic=mask,
-            mixing=mixing if mask is not None else None,
-        )
-        probabilities = classifier.predict_proba(validation.images)
-        return balanced_accuracy(probabilities, validation.labels), balanced_log_loss(probabilities, validation.labels)
+    Args:
+        validation: the folds of the real training set.
+        base: the classifier config (its steps are replaced per call).
+        runtime: device and precision of the runs.
+        seeds: classifier seeds 0..seeds-1; scores are averaged over them.
+        workers: processes for the runs (:func:`gansynth.benchmark.parallel.plan_workers`).
+        pool / add: the synthetic images and how many of each class ``real+synthetic`` adds (None: no synthetic).
+        say: progress lines.
+    """
 
-    return score
+    def __init__(
+        self,
+        validation: Validation,
+        base: ClassifierConfig,
+        runtime: Runtime,
+        seeds: int,
+        workers: int = 1,
+        pool: ImageDataset | None = None,
+        add: list[int] | None = None,
+        say: Callable[[str], None] = print,
+    ) -> None:
+        self.validation, self.base, self.runtime, self.seeds, self.workers = validation, base, runtime, seeds, workers
+        self.pool, self.add, self.say = pool, add, say
+        self._extra: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # fold → synthetic images and labels
+
+    def __call__(self, mixings: Sequence[Mixing], steps: int) -> list[tuple[float, float]]:
+        """Scores of ``mixings`` trained ``steps`` steps, in order, each averaged over the seeds."""
+        folds = self.validation.folds
+        arms = [self._arm(mixing, f) for mixing in mixings for f in range(len(folds))]
+        config = replace(self.base, steps=steps)
+        found: dict[tuple[int, int], torch.Tensor] = {}
+        for index, seed, result, _ in run_classifiers(
+            arms, None, config, self.seeds, self.runtime, self.workers, self.say
+        ):
+            found[index, seed] = result["probabilities"]
+        labels = self.validation.train.labels
+        validated = torch.cat([val for _, val in folds])
+        scores = []
+        for m in range(len(mixings)):
+            per_seed = []
+            for seed in range(self.seeds):
+                pooled = torch.zeros(len(labels), self.validation.train.num_classes)
+                for f, (_, val) in enumerate(folds):
+                    pooled[val] = found[m * len(folds) + f, seed]
+                y = labels[validated]
+                per_seed.append((balanced_accuracy(pooled[validated], y), balanced_log_loss(pooled[validated], y)))
+            scores.append(_mean(per_seed))
+        return scores
+
+    def _arm(self, mixing: Mixing, fold: int) -> Arm:
+        """A classifier run of ``mixing`` on fold ``fold``'s fit part, scored on its validation images."""
+        fit_idx, val_idx = self.validation.folds[fold]
+        train = self.validation.train
+        fit = train.subset(fit_idx)
+        zero = [0] * train.num_classes
+        holdout = train.images[val_idx]
+        name = f"{mixing.describe()} (fold {fold})"
+        if mixing.uses_synthetic and self.pool is not None and self.add is not None:
+            if fold not in self._extra:
+                self._extra[fold] = fill_short(self.pool, self.add, fit)  # real repeats from this fit part only
+            extra_images, extra_labels = self._extra[fold]
+            if len(extra_labels):
+                images, labels = torch.cat([fit.images, extra_images]), torch.cat([fit.labels, extra_labels])
+                mask = torch.zeros(len(labels), dtype=torch.bool)
+                mask[len(fit) :] = True
+                added = torch.bincount(extra_labels, minlength=train.num_classes).tolist()
+                bs = mixing.balanced_softmax
+                return Arm(name, images, labels, False, fit.counts, added, bs, mask, mixing, holdout=holdout)
+        return Arm(name, fit.images, fit.labels, False, fit.counts, zero, mixing.balanced_softmax, holdout=holdout)
 
 
-def grow_budget(
-    fit: ImageDataset, start_steps: int, score: Trainer, seeds: Sequence[int], log: Callable[[str], None]
-) -> dict:
+def grow_budget(score: ValidationScorer, start_steps: int, log: Callable[[str], None]) -> dict:
     """Double real-only steps from ``start_steps`` until validation stops gaining; see the module docstring.
 
     Returns:
-        ``{"history": [{"steps", "validation_balanced_accuracy"}], "steps": kept count (on ``fit``),
-        "converged": bool, "rule"}``.
+        ``{"history": [{"steps", "validation_balanced_accuracy", "validation_log_loss"}], "steps": kept count (on a
+        fit part), "converged": bool, "rule"}``.
     """
     history: list[dict] = []
     kept, converged = start_steps, False
     for k in range(MAX_DOUBLINGS + 1):
         steps = start_steps * 2**k
-        value, loss = _mean([score(fit, None, None, NO_SYNTHETIC, steps, s) for s in seeds])
+        [(value, loss)] = score([NO_SYNTHETIC], steps)
         history.append({"steps": steps, "validation_balanced_accuracy": value, "validation_log_loss": loss})
         log(f"budget: {steps} steps → validation balanced accuracy {value:.4f}, log-loss {loss:.4f}")
         if k and value < history[k - 1]["validation_balanced_accuracy"] + CONVERGED_GAIN:
@@ -153,25 +248,18 @@ def grow_budget(
 
 
 def choose_mixing(
-    fit: ImageDataset,
-    synthetic_images: torch.Tensor,
-    synthetic_labels: torch.Tensor,
     candidates: Sequence[Mixing],
     steps: int,
-    score: Trainer,
-    seeds: Sequence[int],
+    score: ValidationScorer,
     log: Callable[[str], None],
     known: dict[Mixing, tuple[float, float]] | None = None,
 ) -> dict:
     """Score every candidate on validation and apply :data:`SELECTION_RULE`.
 
     Args:
-        fit: the real images trained on (the training set minus validation).
-        synthetic_images / synthetic_labels: the synthetic images real+synthetic adds, uint8 ``[M, C, R, R]``.
         candidates: mixings to compare; "no synthetic" (weight 0) is added when absent.
         steps: optimizer steps per candidate run.
-        score: see :func:`validation_scorer`.
-        seeds: classifier seeds averaged per candidate.
+        score: the folds, the classifier and the synthetic images (:class:`ValidationScorer`).
         log: progress lines.
         known: validation (balanced accuracy, log-loss) already measured (the budget search's real-only run).
 
@@ -179,13 +267,13 @@ def choose_mixing(
         ``{"candidates": [{"label", "mixing", "uses_synthetic", "validation_balanced_accuracy",
         "validation_log_loss"}], "chosen": Mixing, "chosen_label", "rule"}``.
     """
+    known = dict(known or {})
     pool = list(dict.fromkeys([NO_SYNTHETIC, *candidates]))  # order kept, duplicates dropped
+    todo = [mixing for mixing in pool if mixing not in known]
+    known.update(zip(todo, score(todo, steps) if todo else []))
     rows = []
     for mixing in pool:
-        if known and mixing in known:
-            value, loss = known[mixing]
-        else:
-            value, loss = _mean([score(fit, synthetic_images, synthetic_labels, mixing, steps, s) for s in seeds])
+        value, loss = known[mixing]
         rows.append({"label": mixing.describe(), "mixing": asdict(mixing), "uses_synthetic": mixing.uses_synthetic,
                      "validation_balanced_accuracy": value, "validation_log_loss": loss})  # fmt: skip
         log(f"mixing {mixing.describe():<40} validation balanced accuracy {value:.4f}, log-loss {loss:.4f}")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gansynth.benchmark.plan import ARMS, DEFAULT_ARMS, SYNTHETIC_ARMS
-from gansynth.benchmark.select import VALIDATION_FRACTION
+from gansynth.benchmark.select import VALIDATION_FOLDS, VALIDATION_FRACTION
 from gansynth.classify import check_model_name
 from gansynth.errors import BenchmarkError, ConfigError
 from gansynth.exporter.spec import parse_balance_to
@@ -54,7 +54,11 @@ class BenchmarkSpec:
         mixings: candidate mixings of real+synthetic, chosen on validation ("no synthetic" is always a candidate);
             None → :data:`gansynth.benchmark.select.CANDIDATES`; one mixing → used as given, no choice.
         budget: ``auto`` (steps grow until real-only converges on validation) or ``fixed`` (the epochs rule).
-        validation_fraction: share of each class of the real training images used for validation.
+        validation_folds: K of the stratified K-fold cross-validation over the real training images that the
+            budget and the mixing are chosen on (every image validated once); 1 → one split of
+            ``validation_fraction``.
+        validation_fraction: share of each class of the real training images used for validation when
+            ``validation_folds`` is 1.
         selection_seeds: classifier seeds averaged per validation score.
         export_filter: the diversity filter of a ``run``'s export (:mod:`gansynth.exporter.filter`; ``auto``: on,
             with the real training images as reference). A class that keeps fewer synthetic images than an arm adds
@@ -83,6 +87,7 @@ class BenchmarkSpec:
     batch_size: int = BATCH_SIZE
     mixings: tuple[Mixing, ...] | None = None
     budget: str = "auto"
+    validation_folds: int = VALIDATION_FOLDS
     validation_fraction: float = VALIDATION_FRACTION
     selection_seeds: int = 1
     export_filter: str = "auto"
@@ -115,7 +120,7 @@ class BenchmarkSpec:
                 raise ConfigError(f"{key} must be in (0, 1), got {value!r}", hint="e.g. 0.2")
 
     def _check_counts(self) -> None:
-        keys = ("seeds", "epochs", "min_steps", "batch_size", "selection_seeds")
+        keys = ("seeds", "epochs", "min_steps", "batch_size", "selection_seeds", "validation_folds")
         for key in keys:
             value = getattr(self, key)
             if type(value) is not int or value < 1:

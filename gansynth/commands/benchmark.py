@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from gansynth.benchmark import ARMS, DEFAULT_EPOCHS, DEFAULT_MODEL, DEFAULT_SEEDS
+from gansynth.benchmark.select import VALIDATION_FOLDS
 
 SUMMARY = "Does the synthetic data help a classifier?"
 EXAMPLES = [
@@ -24,6 +25,10 @@ THREADS_HELP = "CPU threads for torch (1 is often fastest on a shared machine)."
 WORKERS_HELP = (
     "Classifier runs side by side on a CPU, one process and one thread each; auto: one per free core (1 with "
     "--threads, $GANSYNTH_THREADS or on CUDA)."
+)
+FOLDS_HELP = (
+    "The budget and the mixing are chosen by stratified K-fold cross-validation over REAL_TRAIN (each image "
+    "validated once; K classifiers per candidate); 1: one split of --validation-fraction."
 )
 EXPORT_FILTER_HELP = "With --run: the export's diversity filter (auto, diverse or none; see gansynth export)."
 
@@ -80,8 +85,9 @@ def benchmark_command(
     budget: Annotated[
         str, typer.Option(help="auto: steps grow until real-only converges on validation; fixed: the --epochs rule.")
     ] = "auto",
+    validation_folds: Annotated[int, typer.Option(min=1, help=FOLDS_HELP)] = VALIDATION_FOLDS,
     validation_fraction: Annotated[
-        float, typer.Option(min=0.01, max=0.9, help="Share of each real training class used for validation.")
+        float, typer.Option(min=0.01, max=0.9, help="With --validation-folds 1: the share of each class validated.")
     ] = 0.2,
     export_filter: Annotated[str, typer.Option(help=EXPORT_FILTER_HELP)] = "auto",
 ) -> None:
@@ -105,6 +111,7 @@ def benchmark_command(
         test_fraction=test_fraction,
         mixings=[parse_mixing(text) for text in mixing] if mixing else None,
         budget=budget,
+        validation_folds=validation_folds,
         validation_fraction=validation_fraction,
         export_filter=export_filter,
         workers=_workers(workers, threads),
