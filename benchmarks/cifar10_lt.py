@@ -135,6 +135,9 @@ def run_suite(name: str, train_dir: Path, test_dir: Path, args: argparse.Namespa
     options.update({k: v for k, v in (("model", args.model), ("epochs", args.epochs), ("seeds", args.seeds)) if v})
     if args.arms:
         options["arms"] = args.arms
+    if args.folds is not None:
+        options["validation_folds"] = args.folds
+    options["workers"] = args.workers if args.workers == "auto" else int(args.workers)
     result = benchmark(train_dir, test=test_dir, run=run, out=args.out / "benchmark",
                        runtime=make_runtime(args.device), **options)  # fmt: skip
     wall = time.perf_counter() - started
@@ -160,6 +163,8 @@ def parser(description: str, default_out: Path) -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is best on a shared CPU)")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the class subsets")
+    p.add_argument("--folds", type=int, default=None, help="validation folds of the choices (default: the benchmark's)")
+    p.add_argument("--workers", default="1", help="classifier processes (auto: one per free core)")
     p.add_argument("--tarball", type=Path, default=TARBALL)
     p.add_argument("--json", type=Path, default=None, help="also write the record here")
     return p

@@ -100,13 +100,26 @@ def markdown(record: dict, charts: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _validation_words(validation: dict) -> str:
+    """How the validation images were carved, in words (records before K-fold have no ``folds``: one split)."""
+    folds = validation.get("folds", 1)
+    if folds > 1:
+        return (
+            f"stratified {folds}-fold cross-validation: each of the {validation['num_validation']} training images "
+            f"validated once, by classifiers trained on the other folds (~{validation['num_fit']} images)"
+        )
+    return f"one stratified split: {validation['num_validation']} images validated, {validation['num_fit']} trained on"
+
+
 def _selection_markdown(record: dict) -> list[str]:
     """Validation budget and candidate table, then the recommendation: the report's last section."""
     selection = record.get("selection") or {}
     lines = []
     budget, mixing = selection.get("budget") or {}, selection.get("mixing") or {}
-    if selection.get("validation"):
+    validation = selection.get("validation")
+    if validation:
         lines += ["", "## Choices on validation (real training images only; the test split is never read)", ""]
+        lines += [f"- validation: {_validation_words(validation)}", ""]
     if budget.get("mode") == "auto":
         lines += [f"- budget: {budget['rule']}", "", "| steps (fit part) | validation balanced accuracy |", "|---|---|"]
         lines += [f"| {h['steps']} | {h['validation_balanced_accuracy'] * PERCENT:.1f} |" for h in budget["history"]]

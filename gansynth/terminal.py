@@ -292,7 +292,9 @@ def selection_lines(record: dict) -> list[str]:
         lines.append(f"budget (validation, real only; steps: balanced accuracy): {tried} → {budget['steps']} steps")
     mixing = selection.get("mixing") or {}
     if mixing.get("candidates"):
-        lines.append(f"mixing chosen on validation: {mixing['chosen_label']}")
+        folds = (selection.get("validation") or {}).get("folds", 1)
+        how = f"{folds}-fold cross-validation" if folds > 1 else "validation"
+        lines.append(f"mixing chosen on {how}: {mixing['chosen_label']}")
     if record.get("recommendation"):
         lines.append(f"recommendation: {record['recommendation']}")
     return lines

@@ -112,6 +112,12 @@ def test_choice_never_reads_the_test_split(digits_parts, tmp_path, monkeypatch):
         assert not _hashes(images) & _hashes(holdout)
     per_run = [_hashes(asked[0]) for _, asked in seen[:5]]
     assert set().union(*per_run) == _hashes(real.images) and sum(map(len, per_run)) == len(_hashes(real.images))
+    from gansynth.report import _selection_markdown
+    from gansynth.terminal import selection_lines
+
+    said = "\n".join(_selection_markdown({"selection": clean}))
+    assert f"stratified 5-fold cross-validation: each of the {PER_CLASS * 10} training images validated once" in said
+    assert "mixing chosen on 5-fold cross-validation: " in "\n".join(selection_lines({"selection": clean}))
 
 
 def test_stratified_folds_validate_every_image_once():
