@@ -90,3 +90,42 @@ def test_validation_folds_score_the_same_in_workers():
     assert side_by_side == alone and len(alone) == 2
     assert all(0.0 <= accuracy <= 1.0 and loss > 0 for accuracy, loss in alone)
     assert alone[0] != alone[1]  # the synthetic candidate trained on other images
+
+
+def test_workers_exit_when_the_benchmark_is_killed(tmp_path):
+    """kill -9 of a benchmark leaves no classifier worker behind (each watches its parent)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    command = [sys.executable, "-m", "gansynth", "benchmark", "digits", "--arms", "real,rebalanced", "--seeds", "3"]
+    command += ["--workers", "2", "--budget", "fixed", "--quiet", "--device", "cpu", "--out", str(tmp_path / "b")]
+    env = {k: v for k, v in os.environ.items() if k != "GANSYNTH_THREADS"}
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+
+    def workers() -> list[int]:
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        return [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+    deadline, found = time.time() + 90, []
+    while time.time() < deadline and process.poll() is None and len(found) < 2:
+        time.sleep(0.2)
+        try:
+            found = workers()
+        except FileNotFoundError:  # a child ended between the listing and the read
+            continue
+    assert process.poll() is None and len(found) == 2, process.stderr.read().decode()
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+
+    def alive(pid: int) -> bool:
+        status = Path(f"/proc/{pid}/status")
+        return status.exists() and "zombie" not in status.read_text()
+
+    deadline = time.time() + 15
+    while time.time() < deadline and any(alive(w) for w in found):
+        time.sleep(0.1)
+    assert not [w for w in found if alive(w)]

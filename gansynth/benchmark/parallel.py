@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import signal
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -100,7 +99,8 @@ def _in_workers(
     """``jobs`` on a pool of ``workers`` spawned processes, results as they finish; the pool is stopped on exit."""
     context = multiprocessing.get_context("spawn")  # never fork a process whose OpenMP threads are running
     before = set(multiprocessing.active_children())
-    pool = ProcessPoolExecutor(workers, context, initializer=_start_worker, initargs=(built, test_set, base, runtime))
+    initargs = (os.getpid(), built, test_set, base, runtime)
+    pool = ProcessPoolExecutor(workers, context, initializer=_start_worker, initargs=initargs)
     try:
         futures = [pool.submit(_work, job) for job in jobs]
         for future in as_completed(futures):
@@ -132,9 +132,14 @@ def _run(
     return scores, time.perf_counter() - start
 
 
-def _start_worker(built: list[Arm], test_set: ImageDataset | None, base: ClassifierConfig, runtime: Runtime) -> None:
-    """A worker's setup: one torch thread, Ctrl-C left to the parent (which stops the workers), the shared data."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _start_worker(
+    parent: int, built: list[Arm], test_set: ImageDataset | None, base: ClassifierConfig, runtime: Runtime
+) -> None:
+    """A worker's setup: one torch thread, Ctrl-C left to the parent (which stops the workers), an exit of its own
+    when the parent dies, the shared data."""
+    from gansynth.exporter.encode import worker_init
+
+    worker_init(parent)
     torch.set_num_threads(1)
     _STATE.update(built=built, test_set=test_set, base=base, runtime=runtime)
 

@@ -63,9 +63,10 @@ def write_atomic(path: Path, data: bytes, tag: str, durable: bool = False) -> No
 
 
 def worker_init(parent: int) -> None:
-    """Encoder initializer: Ctrl-C stops the main process (which shuts the pool down), and a worker exits on its own
-    when its parent dies (``kill -9``): forked workers inherit the task queue's write end, so they would never see
-    it close and would wait forever."""
+    """Worker-process initializer (the export's encoders, the benchmark's classifier runs): Ctrl-C stops the main
+    process (which shuts the pool down), and a worker exits on its own when its parent dies (``kill -9``): forked
+    workers inherit the task queue's write end, so they would never see it close and would wait forever, and spawned
+    ones were seen idling on after their parent was killed."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
