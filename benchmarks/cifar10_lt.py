@@ -137,6 +137,12 @@ def run_suite(name: str, train_dir: Path, test_dir: Path, args: argparse.Namespa
         options["arms"] = args.arms
     if args.folds is not None:
         options["validation_folds"] = args.folds
+    if args.budget is not None:
+        options["budget"] = args.budget
+    if args.mixing:
+        from gansynth.mixing import parse_mixing
+
+        options["mixings"] = [parse_mixing(text) for text in args.mixing]
     options["workers"] = args.workers if args.workers == "auto" else int(args.workers)
     result = benchmark(train_dir, test=test_dir, run=run, out=args.out / "benchmark",
                        runtime=make_runtime(args.device), **options)  # fmt: skip
@@ -165,6 +171,11 @@ def parser(description: str, default_out: Path) -> argparse.ArgumentParser:
     p.add_argument("--data-seed", type=int, default=0, help="seed of the class subsets")
     p.add_argument("--folds", type=int, default=None, help="validation folds of the choices (default: the benchmark's)")
     p.add_argument("--workers", default="1", help="classifier processes (auto: one per free core)")
+    p.add_argument("--budget", default=None, choices=["auto", "fixed"], help="classifier steps (default: auto)")
+    p.add_argument(
+        "--mixing", action="append", default=None,
+        help="a candidate mixing of real+synthetic, repeatable, as gansynth benchmark --mixing (default: built-in set)",
+    )  # fmt: skip
     p.add_argument("--tarball", type=Path, default=TARBALL)
     p.add_argument("--json", type=Path, default=None, help="also write the record here")
     return p

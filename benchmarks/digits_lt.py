@@ -35,8 +35,9 @@ def long_tail_counts(head: int, rho: float, classes: int = 10) -> list[int]:
     return [max(1, round(head * rho ** (-k / (classes - 1)))) for k in range(classes)]
 
 
-def prepare(out: Path, rho: float) -> tuple[Path, Path, list[int]]:
-    """Write ``out/data/{train,test}`` (the LT training set, the balanced test third); returns both and n_k."""
+def prepare(out: Path, rho: float, subset: str = "random") -> tuple[Path, Path, list[int]]:
+    """Write ``out/data/{train,test}`` (the LT training set, the balanced test third); returns both and n_k.
+    ``subset``: ``random`` (seeded, the protocol) or ``first`` (the first n_k in data-set order, before 2026-12-05)."""
     import numpy as np
 
     from gansynth.benchmark.data import held_out_split
@@ -49,7 +50,8 @@ def prepare(out: Path, rho: float) -> tuple[Path, Path, list[int]]:
     counts = long_tail_counts(rest.counts[0], rho)
     rng = np.random.default_rng(SPLIT_SEED)
     labels = rest.labels.numpy()
-    chosen = [rng.permutation(np.flatnonzero(labels == k))[:n] for k, n in enumerate(counts)]
+    order = (lambda members: members) if subset == "first" else rng.permutation
+    chosen = [order(np.flatnonzero(labels == k))[:n] for k, n in enumerate(counts)]
     train = rest.subset(np.sort(np.concatenate(chosen)).tolist())
     train_dir = write_image_folder(train, out / "data" / "train")
     return train_dir, write_image_folder(digits.subset(test_idx), out / "data" / "test"), counts
@@ -73,6 +75,10 @@ def main() -> None:
         "--workers", default="auto", type=lambda t: t if t == "auto" else int(t),
         help="classifier processes of one thread each (auto: one per free core; 1: all in this process)",
     )  # fmt: skip
+    parser.add_argument(
+        "--subset", default="random", choices=["random", "first"],
+        help="LT subset of each class: seeded random (default) or the first n_k in data-set order (before 2026-12-05)",
+    )  # fmt: skip
     parser.add_argument("--folds", type=int, default=None, help="validation folds (default: the benchmark's)")
     parser.add_argument("--json", type=Path, default=None, help="also copy report.json here")
     parser.add_argument(
@@ -84,7 +90,7 @@ def main() -> None:
     set_threads(args.threads)
     started = time.perf_counter()
     out = args.out / f"rho{args.rho:g}"
-    train_dir, test_dir, counts = prepare(out, args.rho)
+    train_dir, test_dir, counts = prepare(out, args.rho, args.subset)
     print(f"digits-LT ρ = {args.rho:g}: training images per digit {counts} ({sum(counts)}), test {test_dir}")
     run = args.run
     if run is None:
