@@ -190,17 +190,14 @@ class ValidationScorer:
             arms, None, config, self.seeds, self.runtime, self.workers, self.say
         ):
             found[index, seed] = result["probabilities"]
-        labels = self.validation.train.labels
-        validated = torch.cat([val for _, val in folds])
+        k = len(folds)
+        labels = self.validation.train.labels[torch.cat([val for _, val in folds])]  # the folds' images, in order
         scores = []
         for m in range(len(mixings)):
             per_seed = []
             for seed in range(self.seeds):
-                pooled = torch.zeros(len(labels), self.validation.train.num_classes)
-                for f, (_, val) in enumerate(folds):
-                    pooled[val] = found[m * len(folds) + f, seed]
-                y = labels[validated]
-                per_seed.append((balanced_accuracy(pooled[validated], y), balanced_log_loss(pooled[validated], y)))
+                pooled = torch.cat([found[m * k + f, seed] for f in range(k)])  # out-of-fold [N_validated, K]
+                per_seed.append((balanced_accuracy(pooled, labels), balanced_log_loss(pooled, labels)))
             scores.append(_mean(per_seed))
         return scores
 
