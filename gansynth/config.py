@@ -262,7 +262,7 @@ def recipe_dirs() -> list[Path]:
 def find_recipe(name: str | Path) -> Path:
     """A recipe file path from a path or a bundled name (``digits``, ``cifar10``, ...)."""
     path = Path(name)
-    if path.suffix == ".toml" or path.exists():
+    if path.suffix == ".toml" or path.is_file():  # a folder named like a bundled recipe does not hide it
         if not path.is_file():
             raise ConfigError(f"recipe file {path} does not exist", hint="give a .toml file or a bundled recipe name")
         return path

@@ -81,6 +81,16 @@ def test_unknown_recipe_suggests_bundled_ones():
     assert "digits" in info.value.hint
 
 
+def test_a_folder_named_like_a_recipe_does_not_hide_it(tmp_path, monkeypatch):
+    """``gansynth fit ... --recipe digits`` run where a ``digits/`` folder exists (a benchmark's output, say)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "digits").mkdir()
+    assert find_recipe("digits").name == "digits.toml" and find_recipe("digits").parent != tmp_path
+    (tmp_path / "mine.toml").mkdir()
+    with pytest.raises(ConfigError, match="does not exist"):
+        find_recipe("mine.toml")
+
+
 def test_registry_rejects_duplicates_and_suggests():
     registry = Registry("thing")
     registry.add("alpha", 1)
