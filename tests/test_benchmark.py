@@ -264,6 +264,7 @@ def test_report_files_and_json_schema(small_report):
         ([], "hurts", "with balanced softmax: ClassifierConfig(balanced_softmax=True)"),
         ([], "helps", "add the whole synthetic set from gansynth export runs/x --per-class 50"),
         ([{"mixing": "..."}], "does not help", "add the whole synthetic set"),  # chosen on validation: kept
+        ([{"mixing": "..."}], "hurts", "(chosen on validation: Mixing(weight=0.3, label_smoothing=0.1, max_share="),
     ],
 )
 def test_recommendation_follows_the_choice_and_the_test_verdict(candidates, verdict, expected):
@@ -278,6 +279,9 @@ def test_recommendation_follows_the_choice_and_the_test_verdict(candidates, verd
     source = {"kind": "run", "run": "runs/x", "exported_per_class": 50}
     text = recommendation(selection, SimpleNamespace(policy="the whole synthetic set"), source, [comparison])
     assert expected in text and text.count("(on the test split: L)") == 1
+    if verdict == "hurts":  # the test split's evidence against a mixing is passed on, whoever chose it
+        assert text.startswith("do not add") and "they lost to balanced-softmax" in text
+        assert text.endswith("ClassifierConfig(balanced_softmax=True)") == bool(candidates)
 
 
 def test_report_markdown_ends_in_tables_and_charts(small_report):

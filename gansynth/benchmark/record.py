@@ -15,6 +15,7 @@ from gansynth.benchmark.parallel import threads_per_run
 from gansynth.benchmark.plan import NON_GENERATIVE, Arm, SyntheticPlan, sweep_arm
 from gansynth.benchmark.stats import (
     HELPS,
+    HURTS,
     NO_HELP,
     paired_comparison,
     sum_confusion,
@@ -186,13 +187,19 @@ def recommendation(selection: dict, plan: SyntheticPlan, source: dict | None, co
     if not mixing.uses_synthetic:
         train = BASELINE_HOW["balanced-softmax"] if mixing.balanced_softmax else ""
         return f"do not add these synthetic images ({how}); train on the real images {train}".rstrip() + tested
-    if how == "as given" and verdict is not None and verdict["verdict"] != HELPS:
-        # nothing chose this mixing, and the test split says it does not beat the best real-only training
+    if verdict is not None and (verdict["verdict"] == HURTS or how == "as given" and verdict["verdict"] != HELPS):
+        # the test split says this mixing loses to the best real-only training (or, where nothing chose it, does
+        # not beat it): advice only, the real+synthetic arm stays the chosen one
         best = verdict["baseline"]
+        lost = "lost to" if verdict["verdict"] == HURTS else "did not beat"
         return (
-            f"do not add these synthetic images as mixed ({how}: {mixing.python()}): they did not beat {best}"
+            f"do not add these synthetic images as mixed ({how}: {mixing.python()}): they {lost} {best}"
             f"{tested}; train on the real images {BASELINE_HOW.get(best, '')}".rstrip()
-            + "; or let `gansynth benchmark` choose a mixing, or none, on validation (no --mixing, or several)"
+            + (
+                "; or let `gansynth benchmark` choose a mixing, or none, on validation (no --mixing, or several)"
+                if how == "as given"
+                else ""
+            )
         )
     export = (
         f"gansynth export {source['run']} --per-class {source['exported_per_class']}"
