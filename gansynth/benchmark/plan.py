@@ -165,16 +165,18 @@ def build_arms(
             arm = Arm(name, train.images, train.labels, name == "rebalanced", real_counts, zero, bs, mixup_alpha=alpha)
             arms.append(arm)
         elif name == "real+synthetic":
-            arms.append(_mixed(name, train, pool, plan.add, mixing))
+            arms.append(mixed_arm(name, train, pool, plan.add, mixing))
         else:
             idx = take_first(pool.labels, plan.cas)
             counts = torch.bincount(pool.labels[idx], minlength=train.num_classes).tolist()
             arms.append(Arm(name, pool.images[idx], pool.labels[idx], False, zero, counts))
-    arms += [_mixed(sweep_arm(r), train, pool, counts, sweep_mixing) for r, counts in plan.sweep.items()]
+    arms += [mixed_arm(sweep_arm(r), train, pool, counts, sweep_mixing) for r, counts in plan.sweep.items()]
     return arms
 
 
-def _mixed(name: str, train: ImageDataset, pool: ImageDataset, counts: list[int], mixing: Mixing | None) -> Arm:
+def mixed_arm(name: str, train: ImageDataset, pool: ImageDataset, counts: list[int], mixing: Mixing | None) -> Arm:
+    """``train`` plus ``counts[k]`` synthetic images of each class k (real repeats where ``pool`` is short), mixed as
+    ``mixing`` says (the real+synthetic arm, and each validation fold's candidate in :mod:`.select`)."""
     mixing = mixing or Mixing()
     bs = mixing.balanced_softmax
     if not mixing.uses_synthetic:

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from gansynth.benchmark.parallel import run_classifiers
-from gansynth.benchmark.plan import Arm, fill_short
+from gansynth.benchmark.plan import Arm, mixed_arm
 from gansynth.classify import ClassifierConfig, stratified_split
 from gansynth.data import ImageDataset
 from gansynth.errors import DataError
@@ -178,7 +178,6 @@ class ValidationScorer:
     ) -> None:
         self.validation, self.base, self.runtime, self.seeds, self.workers = validation, base, runtime, seeds, workers
         self.pool, self.add, self.say = pool, add, say
-        self._extra: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # fold → synthetic images and labels
 
     def __call__(self, mixings: Sequence[Mixing], steps: int) -> list[tuple[float, float]]:
         """Scores of ``mixings`` trained ``steps`` steps, in order, each averaged over the seeds."""
@@ -206,21 +205,12 @@ class ValidationScorer:
         fit_idx, val_idx = self.validation.folds[fold]
         train = self.validation.train
         fit = train.subset(fit_idx)
-        zero = [0] * train.num_classes
-        holdout = train.images[val_idx]
         name = f"{mixing.describe()} (fold {fold})"
-        if mixing.uses_synthetic and self.pool is not None and self.add is not None:
-            if fold not in self._extra:
-                self._extra[fold] = fill_short(self.pool, self.add, fit)  # real repeats from this fit part only
-            extra_images, extra_labels = self._extra[fold]
-            if len(extra_labels):
-                images, labels = torch.cat([fit.images, extra_images]), torch.cat([fit.labels, extra_labels])
-                mask = torch.zeros(len(labels), dtype=torch.bool)
-                mask[len(fit) :] = True
-                added = torch.bincount(extra_labels, minlength=train.num_classes).tolist()
-                bs = mixing.balanced_softmax
-                return Arm(name, images, labels, False, fit.counts, added, bs, mask, mixing, holdout=holdout)
-        return Arm(name, fit.images, fit.labels, False, fit.counts, zero, mixing.balanced_softmax, holdout=holdout)
+        if mixing.uses_synthetic:  # the real+synthetic arm's data; real repeats come from this fit part only
+            arm = mixed_arm(name, fit, self.pool, self.add, mixing)
+        else:
+            arm = Arm(name, fit.images, fit.labels, False, fit.counts, [0] * train.num_classes, mixing.balanced_softmax)
+        return replace(arm, holdout=train.images[val_idx])
 
 
 def grow_budget(score: ValidationScorer, start_steps: int, log: Callable[[str], None]) -> dict:
