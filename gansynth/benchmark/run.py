@@ -331,9 +331,8 @@ def _choose(
     say = lambda line: console.print(line, highlight=False)  # noqa: E731
     candidates = mixings or CANDIDATES
     runs = len(parts.folds) * spec.selection_seeds * (len(candidates) if choosing else 1)
-    add = plan.add if choosing else None
     score = ValidationScorer(
-        parts, base, runtime, spec.selection_seeds, plan_workers(spec.workers, runtime, runs), pool, add, say
+        parts, base, runtime, spec.selection_seeds, plan_workers(spec.workers, runtime, runs), pool, plan.add, say
     )
     fit_steps = fixed_steps(parts.fit_size, base.epochs, base.batch_size, min_steps)
     known = None
