@@ -79,7 +79,7 @@ def run_demo(
         budget: benchmark budget, ``fixed`` (the epochs rule; the demo's default, to stay a few minutes) or ``auto``
             (grown on validation, as ``gansynth benchmark`` does by default).
         mixings: candidate mixings of real+synthetic chosen on validation, "no synthetic" always among them (None:
-            the default ``Mixing()`` only; the benchmark's own default tries eight).
+            the default ``Mixing()`` only; the benchmark's own default tries ten).
         workers: benchmark classifier processes (``gansynth demo`` passes ``"auto"``: one per free core; see
             :mod:`gansynth.benchmark.parallel`).
 

@@ -10,6 +10,10 @@ The benchmark trains its ``real+synthetic`` arm with these pieces, and a trainin
   logit-adjusted (balanced softmax: ``logits + log prior`` in training, plain logits at test time);
 - :func:`head_only`: whether a step of the ``head`` schedule trains the classifier head alone.
 
+Batches. Real and synthetic images each come in random permutations of their part (every image used evenly); with
+``balanced_batches`` each part is drawn instead with equal probability per class (with replacement, as the
+benchmark's ``rebalanced`` arm draws its batches), so that tail classes are seen as often as head ones.
+
 Schedules. ``whole``: synthetic images in every batch. ``deferred``: real images only until ``start`` × steps, then
 mixed batches (deferred re-balancing). ``head``: the whole network on real images until ``start`` × steps, then
 mixed batches update the classifier head only (the backbone is frozen, as in classifier re-training).
@@ -26,6 +30,7 @@ from torch.utils.data import Dataset, Sampler
 from gansynth.errors import ConfigError, DataError, is_number
 
 SCHEDULES = ("whole", "deferred", "head")
+BOOLEAN_KEYS = ("balanced_softmax", "balanced_batches")
 DEFAULT_WEIGHT = 0.3  # DiffuLT's best loss weight for generated samples
 PRIOR_FLOOR = 1.0  # a class with no training image counts as this many, so its log prior stays finite
 
@@ -44,6 +49,8 @@ class Mixing:
             mixed batches train the classifier head only).
         start: share of the training steps before synthetic images join, in [0, 1) (``deferred`` / ``head``).
         balanced_softmax: logit-adjusted loss with the class prior of real + ``weight`` × synthetic counts.
+        balanced_batches: draw the real part of every batch, and the synthetic part, with equal probability per
+            class (class-balanced resampling); without synthetic images this is the ``rebalanced`` arm.
     """
 
     weight: float = DEFAULT_WEIGHT
@@ -52,6 +59,7 @@ class Mixing:
     schedule: str = "whole"
     start: float = 0.5
     balanced_softmax: bool = False
+    balanced_batches: bool = False
 
     def __post_init__(self) -> None:
         checks = {
@@ -69,8 +77,9 @@ class Mixing:
             raise ConfigError(
                 f"mixing schedule {self.schedule!r} is unknown", hint=f"schedule must be one of {', '.join(SCHEDULES)}"
             )
-        if not isinstance(self.balanced_softmax, bool):
-            raise ConfigError(f"mixing balanced_softmax = {self.balanced_softmax!r}", hint="true or false")
+        for key in BOOLEAN_KEYS:
+            if not isinstance(getattr(self, key), bool):
+                raise ConfigError(f"mixing {key} = {getattr(self, key)!r}", hint="true or false")
 
     @property
     def uses_synthetic(self) -> bool:
@@ -82,8 +91,11 @@ class Mixing:
         return 0 if self.schedule == "whole" else round(self.start * total_steps)
 
     def describe(self) -> str:
-        """A short label, e.g. ``w=0.3 ls=0.1 share≤0.5 deferred@0.5 +bs`` or ``no synthetic +bs``."""
-        bs = " +bs" if self.balanced_softmax else ""
+        """A short label, e.g. ``w=0.3 ls=0.1 share≤0.5 deferred@0.5 +bs`` or ``no synthetic +balanced``.
+
+        ``+bs``: balanced softmax; ``+balanced``: class-balanced batches.
+        """
+        bs = (" +bs" if self.balanced_softmax else "") + (" +balanced" if self.balanced_batches else "")
         if not self.uses_synthetic:
             return f"no synthetic{bs}"
         when = "whole" if self.schedule == "whole" else f"{self.schedule}@{self.start:g}"
@@ -93,7 +105,8 @@ class Mixing:
         """The constructor call that rebuilds this mixing, for a user to copy."""
         return (
             f"Mixing(weight={self.weight:g}, label_smoothing={self.label_smoothing:g}, max_share={self.max_share:g}, "
-            f"schedule={self.schedule!r}, start={self.start:g}, balanced_softmax={self.balanced_softmax})"
+            f"schedule={self.schedule!r}, start={self.start:g}, balanced_softmax={self.balanced_softmax}, "
+            f"balanced_batches={self.balanced_batches})"
         )
 
 
@@ -125,9 +138,9 @@ def parse_mixing(text: str) -> Mixing:
             raise ConfigError(f"unknown mixing key {key!r}", hint=did_you_mean(key, list(types)))
         if key == "schedule":
             values[key] = raw
-        elif key == "balanced_softmax":
+        elif key in BOOLEAN_KEYS:
             if raw.lower() not in (*_TRUE, *_FALSE):
-                raise ConfigError(f"mixing balanced_softmax={raw!r}", hint="true or false")
+                raise ConfigError(f"mixing {key}={raw!r}", hint="true or false")
             values[key] = raw.lower() in _TRUE
         else:
             try:
@@ -202,13 +215,21 @@ def mixed_loss(
 
 
 def mixed_batches(
-    real: int, synthetic: int, batch_size: int, total_steps: int, mixing: Mixing | None, generator: torch.Generator
+    real: int,
+    synthetic: int,
+    batch_size: int,
+    total_steps: int,
+    mixing: Mixing | None,
+    generator: torch.Generator,
+    labels: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Batch indices ``[total_steps, batch_size]`` into ``[real images..., synthetic images...]``.
 
     Real and synthetic indices each come from consecutive random permutations of their own part (every image used
-    evenly). Before ``mixing.first_mixed_step`` a batch is real only; from then on it holds
-    :func:`synthetic_per_batch` synthetic images.
+    evenly), or with ``mixing.balanced_batches`` from class-balanced draws of their part (:func:`balanced_draws`;
+    ``labels`` = (real labels ``[real]``, synthetic labels ``[synthetic]``) is then required). Before
+    ``mixing.first_mixed_step`` a batch is real only; from then on it holds :func:`synthetic_per_batch` synthetic
+    images.
     """
     device = generator.device
     if real < 1 and (mixing is None or not mixing.uses_synthetic or synthetic < 1):
@@ -217,12 +238,27 @@ def mixed_batches(
     mixed = 0 if mixing is None else synthetic_per_batch(mixing, real, synthetic, batch_size)
     plain_steps, mixed_steps = min(first, total_steps), total_steps - min(first, total_steps)
     n_real = plain_steps * batch_size + mixed_steps * (batch_size - mixed)
-    real_idx = _permutations(real, n_real, generator, device)
-    syn_idx = real + _permutations(synthetic, mixed_steps * mixed, generator, device)
+    if mixing is not None and mixing.balanced_batches:
+        if labels is None:
+            raise ConfigError("balanced_batches needs the labels of both parts", hint="pass labels=(real, synthetic)")
+        real_idx = balanced_draws(labels[0].to(device), n_real, generator)
+        syn_idx = real + balanced_draws(labels[1].to(device), mixed_steps * mixed, generator)
+    else:
+        real_idx = _permutations(real, n_real, generator, device)
+        syn_idx = real + _permutations(synthetic, mixed_steps * mixed, generator, device)
     head = real_idx[: plain_steps * batch_size].view(plain_steps, batch_size)
     tail_real = real_idx[plain_steps * batch_size :].view(mixed_steps, batch_size - mixed)
     tail = torch.cat([tail_real, syn_idx.view(mixed_steps, mixed)], dim=1)
     return torch.cat([head, tail])
+
+
+def balanced_draws(labels: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
+    """``count`` indices into ``labels`` ``[N]`` drawn with replacement, every class present with equal probability."""
+    if count == 0:
+        return torch.zeros(0, dtype=torch.long, device=labels.device)
+    per_class = torch.bincount(labels).clamp_min(1).float()
+    weights = (1.0 / per_class)[labels]  # every class gets the same total probability
+    return torch.multinomial(weights, count, replacement=True, generator=generator)
 
 
 def _permutations(size: int, count: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
@@ -280,21 +316,23 @@ class MixedDataset(Dataset):
 
     def batch_sampler(self, mixing: Mixing, batch_size: int, steps: int, seed: int = 0) -> Sampler[list[int]]:
         """``steps`` batches of ``batch_size`` indices honouring the mixing's share and schedule."""
-        return _BatchPlan(len(self.real_labels), len(self.synthetic_labels), batch_size, steps, mixing, seed)
+        return _BatchPlan(self.real_labels, self.synthetic_labels, batch_size, steps, mixing, seed)
 
 
 class _BatchPlan(Sampler[list[int]]):
     """A fixed sequence of index batches made by :func:`mixed_batches` (for a DataLoader's ``batch_sampler``)."""
 
-    def __init__(self, real: int, synthetic: int, batch_size: int, steps: int, mixing: Mixing, seed: int) -> None:
+    def __init__(
+        self, real: torch.Tensor, synthetic: torch.Tensor, batch_size: int, steps: int, mixing: Mixing, seed: int
+    ) -> None:
         if batch_size < 1 or steps < 1:
             raise ConfigError(f"batch_size and steps must be >= 1, got {batch_size}, {steps}", hint="e.g. 128, 1000")
-        self.args = (real, synthetic, batch_size, steps, mixing)
-        self.seed = seed
+        self.args = (len(real), len(synthetic), batch_size, steps, mixing)
+        self.labels, self.seed = (real, synthetic), seed
 
     def __len__(self) -> int:
         return self.args[3]
 
     def __iter__(self) -> Iterator[list[int]]:
         generator = torch.Generator().manual_seed(self.seed)
-        yield from mixed_batches(*self.args, generator).tolist()
+        yield from mixed_batches(*self.args, generator, self.labels).tolist()

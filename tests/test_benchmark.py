@@ -284,6 +284,28 @@ def test_recommendation_follows_the_choice_and_the_test_verdict(candidates, verd
         assert text.endswith("ClassifierConfig(balanced_softmax=True)") == bool(candidates)
 
 
+@pytest.mark.parametrize(
+    ("chosen", "advice"),
+    [
+        ({"balanced_batches": True}, "ClassifierConfig(balanced=True)"),
+        ({"balanced_softmax": True}, "ClassifierConfig(balanced_softmax=True)"),
+        ({}, "train on the real images (on the test split"),
+    ],
+)
+def test_recommendation_without_synthetic_names_how_to_train(chosen, advice):
+    from dataclasses import asdict
+    from types import SimpleNamespace
+
+    from gansynth.benchmark.record import recommendation
+    from gansynth.mixing import Mixing
+
+    selection = {"mixing": {"chosen": asdict(Mixing(weight=0.0, **chosen)), "candidates": [{"mixing": "..."}]}}
+    comparison = {"arm": "real+synthetic", "baseline": "rebalanced", "verdict": "does not help", "line": "L"}
+    source = {"kind": "run", "run": "runs/x", "exported_per_class": 50}
+    text = recommendation(selection, SimpleNamespace(policy="p"), source, [comparison])
+    assert text.startswith("do not add these synthetic images (chosen on validation)") and advice in text
+
+
 def test_report_markdown_ends_in_tables_and_charts(small_report):
     _, root = small_report
     text = (root / "report" / "report.md").read_text()

@@ -178,10 +178,10 @@ def test_balanced_training_on_an_imbalanced_subset(digits):
     config = ClassifierConfig(model=FAST_MODEL, epochs=3, batch_size=32, balanced=True, flip=False)
     proba = train_classifier(images, labels, 4, config).predict_proba(images)
     assert proba.shape == (len(keep), 4) and torch.isfinite(proba).all()
-    drawn = labels[epoch_order(labels, 4000, True, 4, torch.Generator().manual_seed(0))]
+    drawn = labels[epoch_order(labels, 4000, True, torch.Generator().manual_seed(0))]
     shares = torch.bincount(drawn, minlength=4).float() / 4000
     assert torch.all((shares - 0.25).abs() < 0.05), shares  # minority classes drawn as often as majority ones
-    plain = labels[epoch_order(labels, len(labels), False, 4, torch.Generator().manual_seed(0))]
+    plain = labels[epoch_order(labels, len(labels), False, torch.Generator().manual_seed(0))]
     assert torch.equal(torch.bincount(plain, minlength=4), torch.bincount(labels, minlength=4))
 
 
@@ -191,7 +191,7 @@ def test_every_step_sees_a_full_batch_and_the_schedule_reaches_zero():
     config = ClassifierConfig(model=FAST_MODEL, epochs=3, batch_size=64)
     assert training_budget(10, config) == (1, 1)  # a set smaller than a batch: one full (repeated) batch
     assert training_budget(1000, config) == (46, 15)  # 3 × 1000 images in whole batches of 64
-    order = epoch_order(torch.arange(10) % 2, 64, False, 2, torch.Generator().manual_seed(0))
+    order = epoch_order(torch.arange(10) % 2, 64, False, torch.Generator().manual_seed(0))
     # 64 indices from a set of 10: six whole permutations and four more, so every image is used 6 or 7 times
     assert order.numel() == 64 and sorted(torch.bincount(order, minlength=10).tolist()) == [6] * 6 + [7] * 4
     for schedule in ("cosine", "linear"):

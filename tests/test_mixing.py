@@ -23,6 +23,7 @@ from gansynth.mixing import (
     log_prior,
     mixed_batches,
     mixed_loss,
+    parse_mixing,
     synthetic_per_batch,
 )
 
@@ -85,6 +86,47 @@ def test_batches_respect_share_and_schedule():
     assert synthetic_per_batch(Mixing(max_share=0.9), 100, 20, 12) == 2  # below the cap: the sets' proportion
     real = batches[batches < 100]
     assert torch.bincount(real, minlength=100).max() - torch.bincount(real, minlength=100).min() <= 1  # even use
+
+
+def test_balanced_batches_draw_every_class_equally_often():
+    """90/10 real and 5/45 synthetic images: with balanced_batches each part of a batch is half class 0, half 1."""
+    real_labels = (torch.arange(100) >= 90).long()  # 90 of class 0, 10 of class 1
+    synthetic_labels = (torch.arange(50) >= 5).long()  # 5 of class 0, 45 of class 1
+    mixing = Mixing(max_share=0.25, balanced_batches=True)
+    generator = torch.Generator().manual_seed(0)
+    batches = mixed_batches(100, 50, 32, 200, mixing, generator, (real_labels, synthetic_labels))
+    assert batches.shape == (200, 32) and ((batches >= 100).sum(dim=1) == 8).all()  # the share is kept
+    real, synthetic = batches[batches < 100], batches[batches >= 100] - 100
+    assert abs(real_labels[real].float().mean() - 0.5) < 0.03  # 10% of the real images, half of the draws
+    assert abs(synthetic_labels[synthetic].float().mean() - 0.5) < 0.03
+    plain = mixed_batches(100, 50, 32, 200, Mixing(max_share=0.25), generator)
+    assert abs(real_labels[plain[plain < 100]].float().mean() - 0.1) < 0.02  # without it: the sets' proportions
+    with pytest.raises(ConfigError, match="labels"):
+        mixed_batches(100, 50, 32, 2, mixing, generator)
+
+
+def test_balanced_batches_without_synthetic_images_train_as_the_rebalanced_arm():
+    torch.manual_seed(0)
+    images = torch.randint(0, 255, (40, 1, 16, 16), dtype=torch.uint8)
+    labels = (torch.arange(40) >= 34).long()  # 34 / 6
+    rebalanced = train_classifier(images, labels, 2, ClassifierConfig(**TINY, steps=4, seed=1, balanced=True))
+    mixing = Mixing(weight=0.0, balanced_batches=True)
+    mixed = train_classifier(images, labels, 2, ClassifierConfig(**TINY, steps=4, seed=1), mixing=mixing)
+    plain = train_classifier(images, labels, 2, ClassifierConfig(**TINY, steps=4, seed=1))
+    weights = [list(c.model.state_dict().values()) for c in (rebalanced, mixed, plain)]
+    assert all(torch.equal(a, b) for a, b in zip(weights[0], weights[1]))
+    assert not all(torch.equal(a, b) for a, b in zip(weights[0], weights[2]))  # balanced draws ≠ plain permutations
+
+
+def test_parse_mixing_reads_every_key():
+    mixing = parse_mixing("weight=0.5,balanced_batches=yes,balanced_softmax=off,schedule=deferred")
+    assert mixing == Mixing(weight=0.5, balanced_batches=True, schedule="deferred")
+    assert mixing.describe().endswith("deferred@0.5 +balanced") and eval(mixing.python()) == mixing
+    assert parse_mixing("weight=0,balanced_batches=true").describe() == "no synthetic +balanced"
+    with pytest.raises(ConfigError, match="balanced_batches"):
+        parse_mixing("balanced_batches=maybe")
+    with pytest.raises(ConfigError, match="balanced_batches"):
+        Mixing(balanced_batches=1)
 
 
 def test_mixed_dataset_feeds_a_dataloader():

@@ -180,10 +180,11 @@ def mixed_arm(name: str, train: ImageDataset, pool: ImageDataset, counts: list[i
     mixing = mixing or Mixing()
     bs = mixing.balanced_softmax
     if not mixing.uses_synthetic:
-        return Arm(name, train.images, train.labels, False, train.counts, [0] * train.num_classes, bs, None, mixing)
+        zero = [0] * train.num_classes
+        return Arm(name, train.images, train.labels, mixing.balanced_batches, train.counts, zero, bs, None, mixing)
     extra_images, extra_labels = fill_short(pool, counts, train)
     images = torch.cat([train.images, extra_images])
     labels = torch.cat([train.labels, extra_labels])
     mask = torch.cat([torch.zeros(len(train), dtype=torch.bool), torch.ones(len(extra_labels), dtype=torch.bool)])
     added = torch.bincount(extra_labels, minlength=train.num_classes).tolist()  # real repeats included
-    return Arm(name, images, labels, False, train.counts, added, bs, mask, mixing)
+    return Arm(name, images, labels, mixing.balanced_batches, train.counts, added, bs, mask, mixing)

@@ -56,6 +56,8 @@ CANDIDATES = (
     Mixing(weight=1.0, schedule="head", start=0.75),
     Mixing(balanced_softmax=True),
     Mixing(schedule="deferred", start=0.5, balanced_softmax=True),
+    Mixing(weight=0.0, balanced_batches=True),  # the rebalanced arm: class-balanced resampling, no synthetic images
+    Mixing(balanced_batches=True),  # weight 0.3 with class-balanced real and synthetic parts of every batch
 )
 SELECTION_RULE = (
     f"in each group (without / with synthetic images) the best candidate is the one with the lowest class-balanced "
@@ -205,11 +207,8 @@ class ValidationScorer:
         fit_idx, val_idx = self.validation.folds[fold]
         train = self.validation.train
         fit = train.subset(fit_idx)
-        name = f"{mixing.describe()} (fold {fold})"
-        if mixing.uses_synthetic:  # the real+synthetic arm's data; real repeats come from this fit part only
-            arm = mixed_arm(name, fit, self.pool, self.add, mixing)
-        else:
-            arm = Arm(name, fit.images, fit.labels, False, fit.counts, [0] * train.num_classes, mixing.balanced_softmax)
+        # the real+synthetic arm's data; real repeats come from this fit part only
+        arm = mixed_arm(f"{mixing.describe()} (fold {fold})", fit, self.pool, self.add, mixing)
         return replace(arm, holdout=train.images[val_idx])
 
 

@@ -16,7 +16,7 @@ from gansynth.classify.config import ClassifierConfig
 from gansynth.classify.mixup import Mixup, mix_batch, mixup_loss
 from gansynth.classify.network import check_images, to_model_input
 from gansynth.errors import DataError, TrainingError
-from gansynth.mixing import Mixing, head_only, log_prior, mixed_batches, mixed_loss
+from gansynth.mixing import Mixing, balanced_draws, head_only, log_prior, mixed_batches, mixed_loss
 from gansynth.runtime import Runtime
 
 MOMENTUM = 0.9
@@ -49,9 +49,7 @@ def augment_batch(x: torch.Tensor, flip: bool, generator: torch.Generator) -> to
     return out.permute(0, 3, 1, 2)
 
 
-def epoch_order(
-    labels: torch.Tensor, count: int, balanced: bool, num_classes: int, generator: torch.Generator
-) -> torch.Tensor:
+def epoch_order(labels: torch.Tensor, count: int, balanced: bool, generator: torch.Generator) -> torch.Tensor:
     """``count`` training indices: consecutive random permutations of the set, or class-balanced draws.
 
     Without ``balanced``, each image appears once per permutation; a ``count`` larger than the set (a set smaller
@@ -64,9 +62,7 @@ def epoch_order(
         passes = -(-count // size)
         orders = [torch.randperm(size, generator=generator, device=labels.device) for _ in range(passes)]
         return torch.cat(orders)[:count]
-    per_class = torch.bincount(labels, minlength=num_classes).clamp_min(1).float()
-    weights = (1.0 / per_class)[labels]  # every class gets the same total probability
-    return torch.multinomial(weights, count, replacement=True, generator=generator)
+    return balanced_draws(labels, count, generator)
 
 
 def training_budget(count: int, config: ClassifierConfig) -> tuple[int, int]:
@@ -111,7 +107,7 @@ def fit_classifier(
     resolution = int(data.shape[-1])
     if synthetic is not None and not bool(synthetic.any()):
         synthetic = None
-    batches = _batch_source(targets, synthetic, mixing, config, total_steps, num_classes, generator)
+    batches = _batch_source(targets, synthetic, mixing, config, total_steps, generator)
     prior = _prior(targets, synthetic, mixing, config, num_classes)
     mixer = Mixup(config.mixup_alpha, config.seed, generator)
     net.train()
@@ -153,25 +149,27 @@ def _batch_source(
     mixing: Mixing | None,
     config: ClassifierConfig,
     total_steps: int,
-    num_classes: int,
     generator: torch.Generator,
 ) -> Callable[[int, int, int], torch.Tensor]:
     """``batches(first_step, count, steps_per_epoch)`` → index batches ``[count, batch_size]`` into the set.
 
-    Without synthetic images: one epoch order (a permutation, or class-balanced draws) per call, as always. With
-    them: the whole plan of :func:`gansynth.mixing.mixed_batches`, mapped from [real, synthetic] to set indices.
+    Without synthetic images: one epoch order (a permutation, or class-balanced draws with ``config.balanced`` or
+    ``mixing.balanced_batches``) per call, as always. With them: the whole plan of
+    :func:`gansynth.mixing.mixed_batches`, mapped from [real, synthetic] to set indices.
     """
     batch = config.batch_size
     if synthetic is None:
+        balanced = config.balanced or (mixing is not None and mixing.balanced_batches)
 
         def plain(first: int, count: int, steps: int) -> torch.Tensor:
-            order = epoch_order(targets, steps * batch, config.balanced, num_classes, generator)
+            order = epoch_order(targets, steps * batch, balanced, generator)
             return order.view(steps, batch)[:count]
 
         return plain
     where = torch.cat([(~synthetic).nonzero().flatten(), synthetic.nonzero().flatten()])
     real = int((~synthetic).sum())
-    plan = where[mixed_batches(real, len(where) - real, batch, total_steps, mixing, generator)]
+    labels = (targets[~synthetic], targets[synthetic])  # each part's labels, in the order of ``where``
+    plan = where[mixed_batches(real, len(where) - real, batch, total_steps, mixing, generator, labels)]
     return lambda first, count, steps: plan[first : first + count]
 
 
