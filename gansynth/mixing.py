@@ -50,7 +50,8 @@ class Mixing:
         start: share of the training steps before synthetic images join, in [0, 1) (``deferred`` / ``head``).
         balanced_softmax: logit-adjusted loss with the class prior of real + ``weight`` × synthetic counts.
         balanced_batches: draw the real part of every batch, and the synthetic part, with equal probability per
-            class (class-balanced resampling); without synthetic images this is the ``rebalanced`` arm.
+            class (class-balanced resampling); without synthetic images this is the ``rebalanced`` arm. Not with
+            ``balanced_softmax``: both correct for the class prior.
     """
 
     weight: float = DEFAULT_WEIGHT
@@ -80,6 +81,11 @@ class Mixing:
         for key in BOOLEAN_KEYS:
             if not isinstance(getattr(self, key), bool):
                 raise ConfigError(f"mixing {key} = {getattr(self, key)!r}", hint="true or false")
+        if self.balanced_softmax and self.balanced_batches:  # the prior would be corrected for twice
+            raise ConfigError(
+                "mixing balanced_softmax and balanced_batches both correct for the class prior",
+                hint="pick one: balanced_softmax=true (logit adjustment) or balanced_batches=true (resampling)",
+            )
 
     @property
     def uses_synthetic(self) -> bool:

@@ -380,6 +380,7 @@ def test_cli_too_few_images_for_split(tmp_path, capsys):
         (["--mixing", "wieght=0.3"], "did you mean 'weight'"),
         (["--mixing", "schedule=late"], "schedule must be one of"),
         (["--mixing", "weight=-1"], "weight must be >= 0"),
+        (["--mixing", "balanced_softmax=1,balanced_batches=1"], "pick one: balanced_softmax=true"),
         (["--budget", "long"], "'auto' or 'fixed'"),
         (["--workers", "two"], "'auto' or a count"),
         (["--workers", "0"], "'auto' or a count"),

@@ -127,6 +127,8 @@ def test_parse_mixing_reads_every_key():
         parse_mixing("balanced_batches=maybe")
     with pytest.raises(ConfigError, match="balanced_batches"):
         Mixing(balanced_batches=1)
+    with pytest.raises(ConfigError, match="both correct for the class prior"):
+        parse_mixing("balanced_softmax=true,balanced_batches=true")
 
 
 def test_mixed_dataset_feeds_a_dataloader():
