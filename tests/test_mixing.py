@@ -113,6 +113,10 @@ def test_balanced_batches_without_synthetic_images_train_as_the_rebalanced_arm()
     mixing = Mixing(weight=0.0, balanced_batches=True)
     mixed = train_classifier(images, labels, 2, ClassifierConfig(**TINY, steps=4, seed=1), mixing=mixing)
     plain = train_classifier(images, labels, 2, ClassifierConfig(**TINY, steps=4, seed=1))
+    synthetic = torch.arange(40) >= 30
+    with pytest.raises(ConfigError, match="balanced_batches=True"):  # not silently ignored when batches are mixed
+        train_classifier(images, labels, 2, ClassifierConfig(**TINY, steps=4, balanced=True), synthetic=synthetic,
+                         mixing=Mixing())  # fmt: skip
     weights = [list(c.model.state_dict().values()) for c in (rebalanced, mixed, plain)]
     assert all(torch.equal(a, b) for a, b in zip(weights[0], weights[1]))
     assert not all(torch.equal(a, b) for a, b in zip(weights[0], weights[2]))  # balanced draws ≠ plain permutations

@@ -237,6 +237,8 @@ def train_classifier(
 
     Raises:
         DataError: images or labels of the wrong dtype, shape or range.
+        ConfigError: a synthetic mask without a mixing, or ``config.balanced`` with mixed batches (use
+            ``Mixing(balanced_batches=True)``).
         TrainingError: the loss became non-finite (lower ``config.lr``).
     """
     runtime = runtime or cpu_runtime()
@@ -249,6 +251,11 @@ def train_classifier(
         if not mixing.uses_synthetic:
             images, labels, synthetic = images[~synthetic], labels[~synthetic], None
             check_training_data(images, labels, num_classes)
+        elif config.balanced and not mixing.balanced_batches:  # the mixing draws the batches: say so, not ignore it
+            raise ConfigError(
+                "config.balanced does not apply to batches mixed with synthetic images",
+                hint="pass mixing=Mixing(..., balanced_batches=True) for class-balanced mixed batches",
+            )
     in_chans, resolution = int(images.shape[1]), int(images.shape[-1])
     rng_devices = [runtime.device.index or 0] if runtime.device.type == "cuda" else []
     with torch.random.fork_rng(devices=rng_devices):  # seeded init and dropout without touching the caller's RNG
