@@ -185,9 +185,8 @@ def recommendation(selection: dict, plan: SyntheticPlan, source: dict | None, co
     tested = f" (on the test split: {verdict['line']})" if verdict else ""
     how = "chosen on validation" if choice.get("candidates") else "as given"
     if not mixing.uses_synthetic:
-        ways = [BASELINE_HOW[arm] for arm, on in (("balanced-softmax", mixing.balanced_softmax),
-                                                  ("rebalanced", mixing.balanced_batches)) if on]  # fmt: skip
-        train = " and ".join(ways)
+        arm = "balanced-softmax" if mixing.balanced_softmax else "rebalanced" if mixing.balanced_batches else None
+        train = BASELINE_HOW.get(arm, "")  # a mixing has at most one of the two
         return f"do not add these synthetic images ({how}); train on the real images {train}".rstrip() + tested
     if verdict is not None and (verdict["verdict"] == HURTS or how == "as given" and verdict["verdict"] != HELPS):
         # the test split says this mixing loses to the best real-only training (or, where nothing chose it, does

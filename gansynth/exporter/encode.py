@@ -66,7 +66,8 @@ def worker_init(parent: int) -> None:
     """Worker-process initializer (the export's encoders, the benchmark's classifier runs): Ctrl-C stops the main
     process (which shuts the pool down), and a worker exits on its own when its parent dies (``kill -9``): forked
     workers inherit the task queue's write end, so they would never see it close and would wait forever, and spawned
-    ones were seen idling on after their parent was killed."""
+    ones were seen idling on after their parent was killed. It lives here, torch-free, so that the export's encoder
+    workers start without importing torch."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
