@@ -10,6 +10,14 @@ never feeds back into the benchmark's default: the chosen real+synthetic stays w
 It reuses the benchmark's work folder: the same real training and test images, the same filtered export
 (``OUT/benchmark/synthetic``), the same step count per run and the same seeds as ``OUT/benchmark/report.json``, and
 compares each mixing seed by seed with the report's best non-generative arm.
+
+    python benchmarks/digits_lt_fixed_mixings.py OUT/rho10 --synthetic BIG --whole --steps 1000 \
+        --mixing weight=0,balanced_softmax=true --mixing weight=1,max_share=1
+
+``--synthetic`` another export of the same run (e.g. ``gansynth export RUN --per-class 600 --filter diverse``),
+``--whole`` adds it whole instead of topping every class up to the largest, ``--steps`` changes the run length; the
+report's baseline was trained at its own step count, so at another ``--steps`` give the non-generative arm as a
+mixing too (``weight=0,...``) and compare with that line.
 """
 
 from __future__ import annotations
@@ -40,22 +48,28 @@ def main() -> None:
     parser.add_argument(
         "--synthetic", type=Path, default=None, help="another export of the same run (default: the benchmark's)"
     )
+    parser.add_argument(
+        "--whole", action="store_true",
+        help="add the --synthetic folder whole (default: a top-up of every class to the largest, as the benchmark)",
+    )  # fmt: skip
+    parser.add_argument("--steps", type=int, default=None, help="optimizer steps per run (default: the report's)")
+    parser.add_argument("--workers", type=int, default=1, help="classifier processes of one thread each")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     set_threads(args.threads)
     report = json.loads((args.work / "benchmark" / "report.json").read_text())
     best = report["best_non_generative"]
     baseline = report["arms"][best]["balanced_accuracy"]["values"]
-    steps = report["protocol"]["steps"]
+    steps = args.steps or report["protocol"]["steps"]
     synthetic = args.synthetic or args.work / "benchmark" / "synthetic"
     rows = []
     for text in args.mixing or MIXINGS:
         result = benchmark(
             args.work / "data" / "train", test=args.work / "data" / "test",
             synthetic=synthetic, arms=["real+synthetic"], seeds=len(baseline),
-            balance_to="max", mixings=[parse_mixing(text)], budget="fixed", min_steps=steps, flip=False,
-            out=args.work / "fixed-mixings" / synthetic.name / text.replace("=", "").replace(",", "_"),
-            runtime=make_runtime("cpu"), progress=False, export_filter="none",
+            balance_to=None if args.whole else "max", mixings=[parse_mixing(text)], budget="fixed", min_steps=steps,
+            flip=False, out=args.work / "fixed-mixings" / synthetic.name / text.replace("=", "").replace(",", "_"),
+            runtime=make_runtime("cpu"), progress=False, export_filter="none", workers=args.workers,
         )  # fmt: skip
         values = result.arms["real+synthetic"]["balanced_accuracy"]["values"]
         diff = paired_comparison(values, baseline)
