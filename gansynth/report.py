@@ -100,6 +100,15 @@ def markdown(record: dict, charts: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def gain_words(gain: dict) -> str:
+    """The validation gain of the best mixing with synthetic images over the best without, with its interval."""
+    low, high = (value * PERCENT for value in gain["ci95"])
+    return (
+        f"validation gain of {gain['with']} over {gain['without']}: {gain['mean'] * PERCENT:+.1f} points, "
+        f"95% interval [{low:+.1f}, {high:+.1f}] (class-stratified bootstrap of the validated images)"
+    )
+
+
 def _validation_words(validation: dict) -> str:
     """How the validation images were carved, in words (records before K-fold have no ``folds``: one split)."""
     folds = validation.get("folds", 1)
@@ -132,6 +141,8 @@ def _selection_markdown(record: dict) -> list[str]:
             for c in mixing["candidates"]
         ]
         lines += ["", f"chosen: **{mixing['chosen_label']}**"]
+        if mixing.get("synthetic_gain"):
+            lines += ["", f"- {gain_words(mixing['synthetic_gain'])}"]
     if record.get("recommendation"):
         lines += ["", "## Recommendation", "", record["recommendation"]]
     return lines

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from gansynth.report import METRIC_LABELS, REPORT_MD, comparison_cells, composition, pct
+from gansynth.report import METRIC_LABELS, REPORT_MD, comparison_cells, composition, gain_words, pct
 
 BORDER = 3  # a rich table spends 3 cells per column (two of padding, one rule) and one more on its right edge
 SHARE_METRICS = ("precision", "recall", "density", "coverage", "label_fidelity", "memorization", "accuracy")
@@ -295,6 +295,8 @@ def selection_lines(record: dict) -> list[str]:
         folds = (selection.get("validation") or {}).get("folds", 1)
         how = f"{folds}-fold cross-validation" if folds > 1 else "validation"
         lines.append(f"mixing chosen on {how}: {mixing['chosen_label']}")
+        if mixing.get("synthetic_gain"):
+            lines.append(gain_words(mixing["synthetic_gain"]))
     if record.get("recommendation"):
         lines.append(f"recommendation: {record['recommendation']}")
     return lines

@@ -284,6 +284,22 @@ def test_recommendation_follows_the_choice_and_the_test_verdict(candidates, verd
         assert text.endswith("ClassifierConfig(balanced_softmax=True)") == bool(candidates)
 
 
+def test_recommendation_says_how_sure_the_validation_gain_is():
+    from dataclasses import asdict
+    from types import SimpleNamespace
+
+    from gansynth.benchmark.record import recommendation
+    from gansynth.mixing import Mixing
+
+    gain = {"with": "w", "without": "no synthetic +bs", "mean": 0.011, "ci95": [-0.004, 0.026], "resamples": 9}
+    selection = {"mixing": {"chosen": asdict(Mixing()), "candidates": [{"mixing": "..."}], "synthetic_gain": gain}}
+    comparison = {"arm": "real+synthetic", "baseline": "real", "verdict": "helps", "line": "L"}
+    source = {"kind": "run", "run": "runs/x", "exported_per_class": 50}
+    text = recommendation(selection, SimpleNamespace(policy="p"), source, [comparison])
+    assert text.startswith("add p from gansynth export runs/x --per-class 50, mixed with gansynth.mixing.Mixing(")
+    assert "(chosen on validation: +1.1 points over no synthetic +bs, 95% interval [-0.4, +2.6]; " in text
+
+
 @pytest.mark.parametrize(
     ("chosen", "advice"),
     [

@@ -14,7 +14,7 @@ import gansynth.benchmark.select as select_module
 from gansynth.benchmark import benchmark
 from gansynth.benchmark.data import held_out_split
 from gansynth.benchmark.plan import take_first
-from gansynth.benchmark.select import LEGACY, carve_validation, pick, stratified_folds
+from gansynth.benchmark.select import LEGACY, carve_validation, gain_interval, pick, stratified_folds
 from gansynth.data import ImageDataset, load_dataset
 from gansynth.errors import DataError
 from gansynth.mixing import NO_SYNTHETIC, Mixing
@@ -115,12 +115,19 @@ def test_choice_never_reads_the_test_split(digits_parts, tmp_path, monkeypatch):
         assert not _hashes(images) & _hashes(holdout)
     per_run = [_hashes(asked[0]) for _, asked in seen[:FOLDS]]
     assert set().union(*per_run) == _hashes(real.images) and sum(map(len, per_run)) == len(_hashes(real.images))
+    scores = {c["label"]: c["validation_balanced_accuracy"] for c in clean["mixing"]["candidates"]}
+    gain = clean["mixing"]["synthetic_gain"]  # one seed: the per-image outcomes give the candidates' scores back
+    assert (gain["with"], gain["without"]) == (Mixing().describe(), "no synthetic")
+    assert gain["mean"] == pytest.approx(scores[Mixing().describe()] - scores["no synthetic"], abs=1e-12)
+    assert gain["ci95"][0] <= gain["mean"] <= gain["ci95"][1]
     from gansynth.report import _selection_markdown
     from gansynth.terminal import selection_lines
 
     said = "\n".join(_selection_markdown({"selection": clean}))
     assert f"stratified {FOLDS}-fold cross-validation: each of the {PER_CLASS * 10} training images validated" in said
-    assert f"mixing chosen on {FOLDS}-fold cross-validation: " in "\n".join(selection_lines({"selection": clean}))
+    lines = "\n".join(selection_lines({"selection": clean}))
+    assert f"mixing chosen on {FOLDS}-fold cross-validation: " in lines
+    assert f"validation gain of {Mixing().describe()} over no synthetic: {gain['mean'] * 100:+.1f} points" in lines
 
 
 def test_stratified_folds_validate_every_image_once():
@@ -181,3 +188,35 @@ def test_validation_scores_average_over_the_classes_present():
     assert balanced_accuracy(probabilities, labels) == pytest.approx(expected)
     class_one = -(np.log(0.8) + np.log(0.4) + np.log(0.5)) / 3
     assert balanced_log_loss(probabilities, labels) == pytest.approx((-np.log(0.9) + class_one) / 2)
+
+
+def test_gain_interval_is_paired_class_stratified_and_wide_for_small_classes():
+    labels = torch.tensor([0] * 200 + [1] * 200)
+    same = torch.rand(400, generator=torch.Generator().manual_seed(0)).round()
+    assert gain_interval(same, same, labels) == {"mean": 0.0, "ci95": [0.0, 0.0], "resamples": 2000}  # paired
+
+    def outcomes(n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Class 0 (200 images) equal; class 1 (n images): the baseline right on half, the other on all."""
+        y = torch.tensor([0] * 200 + [1] * n)
+        baseline = torch.cat([torch.ones(200), (torch.arange(n) % 2 == 0).double()])
+        return torch.ones(200 + n), baseline, y
+
+    large, small = gain_interval(*outcomes(200)), gain_interval(*outcomes(2))
+    for gain in (large, small):
+        assert gain["mean"] == pytest.approx(0.25)  # half of one class's recall, over two classes
+    assert 0 < large["ci95"][0] < 0.25 < large["ci95"][1]  # 100 fixed images: the gain is real
+    assert small["ci95"][0] <= 0.0  # one fixed image out of 2: could be luck
+    assert small["ci95"][1] - small["ci95"][0] > 3 * (large["ci95"][1] - large["ci95"][0])
+
+
+def test_an_uncertain_synthetic_gain_is_noted():
+    from gansynth.benchmark.run import _note_uncertain_gain
+
+    gain = {"with": Mixing().describe(), "without": "no synthetic", "mean": 0.011, "ci95": [-0.004, 0.026]}
+    notes: list[str] = []
+    _note_uncertain_gain({"chosen": Mixing(), "synthetic_gain": gain}, 486, notes)
+    assert len(notes) == 1 and "+1.1 balanced-accuracy points on the 486 validated images" in notes[0]
+    assert "95% interval [-0.4, +2.6]" in notes[0]
+    _note_uncertain_gain({"chosen": NO_SYNTHETIC, "synthetic_gain": gain}, 486, notes)  # not chosen: no note
+    _note_uncertain_gain({"chosen": Mixing(), "synthetic_gain": {**gain, "ci95": [0.002, 0.02]}}, 486, notes)
+    assert len(notes) == 1

@@ -207,6 +207,10 @@ def recommendation(selection: dict, plan: SyntheticPlan, source: dict | None, co
         if source.get("kind") == "run"
         else f"the synthetic set {source['path']}"
     )
+    gain = choice.get("synthetic_gain")
+    if gain and how == "chosen on validation":
+        low, high = (value * 100 for value in gain["ci95"])
+        how += f": {gain['mean'] * 100:+.1f} points over {gain['without']}, 95% interval [{low:+.1f}, {high:+.1f}]"
     return (
         f"add {plan.policy} from {export}, mixed with gansynth.mixing.{mixing.python()} ({how}; "
         "gansynth.mixing.MixedDataset + mixed_loss in a training loop)" + tested

@@ -350,7 +350,22 @@ def _choose(
     chosen = choose_mixing(candidates, fit_steps, score, say, known)
     record["mixing"] = {**chosen, "chosen": asdict(chosen["chosen"])}
     _note_saturation(chosen["candidates"], parts.record["num_validation"], notes)
+    _note_uncertain_gain(chosen, parts.record["num_validation"], notes)
     return steps, chosen["chosen"], record
+
+
+def _note_uncertain_gain(chosen: dict, validation_images: int, notes: list[str]) -> None:
+    """A note when synthetic images were chosen on a validation gain whose 95% interval reaches zero."""
+    gain = chosen.get("synthetic_gain")
+    if gain is None or not chosen["chosen"].uses_synthetic or gain["ci95"][0] > 0:
+        return
+    low, high = (value * 100 for value in gain["ci95"])
+    notes.append(
+        f"the validation gain behind the choice is uncertain: {gain['with']} beats {gain['without']} by "
+        f"{gain['mean'] * 100:+.1f} balanced-accuracy points on the {validation_images} validated images, 95% "
+        f"interval [{low:+.1f}, {high:+.1f}] (class-stratified bootstrap), so the test split may not show it; "
+        "small classes make the interval wide"
+    )
 
 
 def _note_saturation(candidates: list[dict], validation_images: int, notes: list[str]) -> None:

@@ -15,6 +15,9 @@ single stratified split of ``fraction`` (cheaper: one classifier per candidate i
   part (+ the synthetic images of ``real+synthetic``, with repeats of the fit part's real images where a filtered
   export is short) with that budget and is scored on the pooled validation predictions by balanced accuracy and
   class-balanced log-loss (the mean over classes of the mean −log p(true class)); see :data:`SELECTION_RULE`.
+  With the choice comes the validation gain of the best candidate with synthetic images over the best without, with
+  a 95% interval from a class-stratified paired bootstrap over the validated images (:func:`gain_interval`): with
+  2–12 images in a tail class, a gain of a point or two on the folds can be noise, and the interval says so.
 
 The classifier runs go through :func:`gansynth.benchmark.parallel.run_classifiers` (worker processes on a CPU when
 the benchmark has them). The functions here receive the training images only: the test split is not among their
@@ -45,6 +48,7 @@ MAX_DOUBLINGS = 3  # the budget search stops at 8 × the fixed rule's steps
 CONVERGED_GAIN = 0.005  # a doubling that gains less than half a balanced-accuracy point: converged
 MIN_GAIN = 0.005  # synthetic images must earn their place by half a point on validation
 LOSS_GAIN = 0.1  # ... or, at no loss of balanced accuracy, by a 10% lower class-balanced validation log-loss
+GAIN_RESAMPLES = 2000  # class-stratified bootstrap draws of the validated images behind the gain's interval
 PROBABILITY_FLOOR = 1e-6  # −log p is capped at ~13.8 so that one confidently wrong image cannot dominate
 LEGACY = Mixing(weight=1.0, label_smoothing=0.1, max_share=1.0)  # the old default: a whole-run top-up at full weight
 CANDIDATES = (
@@ -180,6 +184,9 @@ class ValidationScorer:
     ) -> None:
         self.validation, self.base, self.runtime, self.seeds, self.workers = validation, base, runtime, seeds, workers
         self.pool, self.add, self.say = pool, add, say
+        folds = validation.folds
+        self.labels = validation.train.labels[torch.cat([val for _, val in folds])]  # the validated images, in order
+        self.correct: dict[tuple[Mixing, int], torch.Tensor] = {}  # (mixing, steps) → share of seeds right per image
 
     def __call__(self, mixings: Sequence[Mixing], steps: int) -> list[tuple[float, float]]:
         """Scores of ``mixings`` trained ``steps`` steps, in order, each averaged over the seeds."""
@@ -191,14 +198,15 @@ class ValidationScorer:
             arms, None, config, self.seeds, self.runtime, self.workers, self.say
         ):
             found[index, seed] = result["probabilities"]
-        k = len(folds)
-        labels = self.validation.train.labels[torch.cat([val for _, val in folds])]  # the folds' images, in order
+        k, labels = len(folds), self.labels
         scores = []
-        for m in range(len(mixings)):
-            per_seed = []
+        for m, mixing in enumerate(mixings):
+            per_seed, right = [], torch.zeros(len(labels), dtype=torch.float64)
             for seed in range(self.seeds):
                 pooled = torch.cat([found[m * k + f, seed] for f in range(k)])  # out-of-fold [N_validated, K]
                 per_seed.append((balanced_accuracy(pooled, labels), balanced_log_loss(pooled, labels)))
+                right += (pooled.argmax(dim=1) == labels).double() / self.seeds
+            self.correct[mixing, steps] = right
             scores.append(_mean(per_seed))
         return scores
 
@@ -251,7 +259,9 @@ def choose_mixing(
 
     Returns:
         ``{"candidates": [{"label", "mixing", "uses_synthetic", "validation_balanced_accuracy",
-        "validation_log_loss"}], "chosen": Mixing, "chosen_label", "rule"}``.
+        "validation_log_loss"}], "chosen": Mixing, "chosen_label", "rule", "synthetic_gain"}``;
+        ``synthetic_gain``: the best with synthetic images against the best without (:func:`gain_interval`, with
+        their labels), None when a group is empty or its per-image outcomes were not measured by ``score``.
     """
     known = dict(known or {})
     pool = list(dict.fromkeys([NO_SYNTHETIC, *candidates]))  # order kept, duplicates dropped
@@ -263,10 +273,15 @@ def choose_mixing(
         rows.append({"label": mixing.describe(), "mixing": asdict(mixing), "uses_synthetic": mixing.uses_synthetic,
                      "validation_balanced_accuracy": value, "validation_log_loss": loss})  # fmt: skip
         log(f"mixing {mixing.describe():<40} validation balanced accuracy {value:.4f}, log-loss {loss:.4f}")
-    chosen = pick(
-        pool, [row["validation_balanced_accuracy"] for row in rows], [row["validation_log_loss"] for row in rows]
-    )
-    return {"candidates": rows, "chosen": chosen, "chosen_label": chosen.describe(), "rule": SELECTION_RULE}
+    scores, losses = [row["validation_balanced_accuracy"] for row in rows], [row["validation_log_loss"] for row in rows]
+    chosen = pick(pool, scores, losses)
+    gain = _synthetic_gain(list(zip(pool, scores, losses)), score, steps)
+    if gain is not None:
+        low, high = gain["ci95"]
+        log(f"validation gain of {gain['with']} over {gain['without']}: {gain['mean'] * 100:+.1f} points, "
+            f"95% interval [{low * 100:+.1f}, {high * 100:+.1f}]")  # fmt: skip
+    return {"candidates": rows, "chosen": chosen, "chosen_label": chosen.describe(), "rule": SELECTION_RULE,
+            "synthetic_gain": gain}  # fmt: skip
 
 
 def pick(candidates: Sequence[Mixing], scores: Sequence[float], losses: Sequence[float] | None = None) -> Mixing:
@@ -282,6 +297,45 @@ def pick(candidates: Sequence[Mixing], scores: Sequence[float], losses: Sequence
     gains = with_synthetic[1] >= without[1] + MIN_GAIN
     lower_loss = by_loss and with_synthetic[1] >= without[1] and with_synthetic[2] <= (1 - LOSS_GAIN) * without[2]
     return with_synthetic[0] if gains or lower_loss else without[0]
+
+
+def gain_interval(
+    correct: torch.Tensor, baseline: torch.Tensor, labels: torch.Tensor, resamples: int = GAIN_RESAMPLES, seed: int = 0
+) -> dict:
+    """Balanced-accuracy gain of one classifier over another on the same images, with a 95% paired bootstrap interval.
+
+    Args:
+        correct / baseline: ``[N]`` per-image outcomes in [0, 1] (the share of seeds that got the image right).
+        labels: ``[N]`` classes of the images.
+        resamples: bootstrap draws; each redraws every class's images with replacement (class sizes kept, both
+            classifiers judged on the same draw), as balanced accuracy weighs each class equally.
+        seed: seed of the draws.
+
+    Returns:
+        ``{"mean", "ci95": [low, high], "resamples"}`` in balanced-accuracy units (0.01 = one point).
+    """
+    rng = np.random.default_rng(seed)
+    diff = (torch.as_tensor(correct, dtype=torch.float64) - torch.as_tensor(baseline, dtype=torch.float64)).numpy()
+    y = torch.as_tensor(labels).cpu().numpy()
+    per_class = [diff[y == k] for k in np.unique(y)]
+    draws = np.mean([d[rng.integers(0, len(d), size=(resamples, len(d)))].mean(axis=1) for d in per_class], axis=0)
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return {"mean": float(np.mean([d.mean() for d in per_class])), "ci95": [float(low), float(high)],
+            "resamples": resamples}  # fmt: skip
+
+
+def _synthetic_gain(rows: list[tuple[Mixing, float, float]], score: ValidationScorer, steps: int) -> dict | None:
+    """:func:`gain_interval` of the best candidate with synthetic images over the best without (``_best``)."""
+    with_synthetic = _best([r for r in rows if r[0].uses_synthetic])
+    without = _best([r for r in rows if not r[0].uses_synthetic])
+    correct = getattr(score, "correct", {})
+    if with_synthetic is None or without is None:
+        return None
+    a, b = correct.get((with_synthetic[0], steps)), correct.get((without[0], steps))
+    if a is None or b is None:
+        return None
+    gain = gain_interval(a, b, score.labels)
+    return {"with": with_synthetic[0].describe(), "without": without[0].describe(), **gain}
 
 
 def _best(rows: list[tuple[Mixing, float, float]]) -> tuple[Mixing, float, float] | None:
