@@ -105,7 +105,7 @@ def gain_words(gain: dict) -> str:
     low, high = (value * PERCENT for value in gain["ci95"])
     return (
         f"validation gain of {gain['with']} over {gain['without']}: {gain['mean'] * PERCENT:+.1f} points, "
-        f"95% interval [{low:+.1f}, {high:+.1f}] (class-stratified bootstrap of the validated images)"
+        f"95% interval [{low:+.1f}, {high:+.1f}]"
     )
 
 
@@ -142,7 +142,8 @@ def _selection_markdown(record: dict) -> list[str]:
         ]
         lines += ["", f"chosen: **{mixing['chosen_label']}**"]
         if mixing.get("synthetic_gain"):
-            lines += ["", f"- {gain_words(mixing['synthetic_gain'])}"]
+            how = "class-stratified bootstrap of the validated images"
+            lines += ["", f"- {gain_words(mixing['synthetic_gain'])} ({how})"]
     if record.get("recommendation"):
         lines += ["", "## Recommendation", "", record["recommendation"]]
     return lines

@@ -297,7 +297,8 @@ def test_recommendation_says_how_sure_the_validation_gain_is():
     source = {"kind": "run", "run": "runs/x", "exported_per_class": 50}
     text = recommendation(selection, SimpleNamespace(policy="p"), source, [comparison])
     assert text.startswith("add p from gansynth export runs/x --per-class 50, mixed with gansynth.mixing.Mixing(")
-    assert "(chosen on validation: +1.1 points over no synthetic +bs, 95% interval [-0.4, +2.6]; " in text
+    said = "(chosen on validation; validation gain of w over no synthetic +bs: +1.1 points, 95% interval [-0.4, +2.6]; "
+    assert said in text
 
 
 @pytest.mark.parametrize(

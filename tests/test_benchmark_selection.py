@@ -215,8 +215,8 @@ def test_an_uncertain_synthetic_gain_is_noted():
     gain = {"with": Mixing().describe(), "without": "no synthetic", "mean": 0.011, "ci95": [-0.004, 0.026]}
     notes: list[str] = []
     _note_uncertain_gain({"chosen": Mixing(), "synthetic_gain": gain}, 486, notes)
-    assert len(notes) == 1 and "+1.1 balanced-accuracy points on the 486 validated images" in notes[0]
-    assert "95% interval [-0.4, +2.6]" in notes[0]
+    assert len(notes) == 1 and "no synthetic: +1.1 points, 95% interval [-0.4, +2.6]" in notes[0]
+    assert "bootstrap of the 486 validated images" in notes[0]
     _note_uncertain_gain({"chosen": NO_SYNTHETIC, "synthetic_gain": gain}, 486, notes)  # not chosen: no note
     _note_uncertain_gain({"chosen": Mixing(), "synthetic_gain": {**gain, "ci95": [0.002, 0.02]}}, 486, notes)
     assert len(notes) == 1

@@ -27,6 +27,7 @@ from gansynth.classify import ClassifierConfig
 from gansynth.classify.mixup import MIXUP_ALPHA
 from gansynth.data import ImageDataset
 from gansynth.mixing import Mixing
+from gansynth.report import gain_words
 from gansynth.runtime import Runtime
 
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
@@ -209,8 +210,7 @@ def recommendation(selection: dict, plan: SyntheticPlan, source: dict | None, co
     )
     gain = choice.get("synthetic_gain")
     if gain and how == "chosen on validation":
-        low, high = (value * 100 for value in gain["ci95"])
-        how += f": {gain['mean'] * 100:+.1f} points over {gain['without']}, 95% interval [{low:+.1f}, {high:+.1f}]"
+        how += f"; {gain_words(gain)}"
     return (
         f"add {plan.policy} from {export}, mixed with gansynth.mixing.{mixing.python()} ({how}; "
         "gansynth.mixing.MixedDataset + mixed_loss in a training loop)" + tested

@@ -45,6 +45,7 @@ from gansynth.data import ImageDataset
 from gansynth.errors import DataError
 from gansynth.io import make_dirs
 from gansynth.mixing import Mixing
+from gansynth.report import gain_words
 from gansynth.runtime import Runtime, make_runtime
 from gansynth.specs import as_spec
 
@@ -359,12 +360,10 @@ def _note_uncertain_gain(chosen: dict, validation_images: int, notes: list[str])
     gain = chosen.get("synthetic_gain")
     if gain is None or not chosen["chosen"].uses_synthetic or gain["ci95"][0] > 0:
         return
-    low, high = (value * 100 for value in gain["ci95"])
     notes.append(
-        f"the validation gain behind the choice is uncertain: {gain['with']} beats {gain['without']} by "
-        f"{gain['mean'] * 100:+.1f} balanced-accuracy points on the {validation_images} validated images, 95% "
-        f"interval [{low:+.1f}, {high:+.1f}] (class-stratified bootstrap), so the test split may not show it; "
-        "small classes make the interval wide"
+        f"the choice of synthetic images rests on an uncertain gain ({gain_words(gain)}; class-stratified bootstrap "
+        f"of the {validation_images} validated images): the test split may not show it; small classes make the "
+        "interval wide"
     )
 
 

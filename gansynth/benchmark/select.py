@@ -39,6 +39,7 @@ from gansynth.classify import ClassifierConfig, stratified_split
 from gansynth.data import ImageDataset
 from gansynth.errors import DataError
 from gansynth.mixing import NO_SYNTHETIC, Mixing
+from gansynth.report import gain_words
 from gansynth.runtime import Runtime
 
 VALIDATION_FRACTION = 0.2  # the validation share of a single split (folds=1)
@@ -184,8 +185,7 @@ class ValidationScorer:
     ) -> None:
         self.validation, self.base, self.runtime, self.seeds, self.workers = validation, base, runtime, seeds, workers
         self.pool, self.add, self.say = pool, add, say
-        folds = validation.folds
-        self.labels = validation.train.labels[torch.cat([val for _, val in folds])]  # the validated images, in order
+        self.labels = validation.train.labels[torch.cat([val for _, val in validation.folds])]  # validated, in order
         self.correct: dict[tuple[Mixing, int], torch.Tensor] = {}  # (mixing, steps) → share of seeds right per image
 
     def __call__(self, mixings: Sequence[Mixing], steps: int) -> list[tuple[float, float]]:
@@ -277,9 +277,7 @@ def choose_mixing(
     chosen = pick(pool, scores, losses)
     gain = _synthetic_gain(list(zip(pool, scores, losses)), score, steps)
     if gain is not None:
-        low, high = gain["ci95"]
-        log(f"validation gain of {gain['with']} over {gain['without']}: {gain['mean'] * 100:+.1f} points, "
-            f"95% interval [{low * 100:+.1f}, {high * 100:+.1f}]")  # fmt: skip
+        log(gain_words(gain))
     return {"candidates": rows, "chosen": chosen, "chosen_label": chosen.describe(), "rule": SELECTION_RULE,
             "synthetic_gain": gain}  # fmt: skip
 
@@ -328,10 +326,9 @@ def _synthetic_gain(rows: list[tuple[Mixing, float, float]], score: ValidationSc
     """:func:`gain_interval` of the best candidate with synthetic images over the best without (``_best``)."""
     with_synthetic = _best([r for r in rows if r[0].uses_synthetic])
     without = _best([r for r in rows if not r[0].uses_synthetic])
-    correct = getattr(score, "correct", {})
     if with_synthetic is None or without is None:
         return None
-    a, b = correct.get((with_synthetic[0], steps)), correct.get((without[0], steps))
+    a, b = score.correct.get((with_synthetic[0], steps)), score.correct.get((without[0], steps))
     if a is None or b is None:
         return None
     gain = gain_interval(a, b, score.labels)
