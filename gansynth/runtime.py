@@ -170,6 +170,14 @@ class Runtime:
             dist.barrier()
 
 
+@contextlib.contextmanager
+def full_precision(device: torch.device | str) -> Iterator[None]:
+    """fp32 inside, even within a caller's autocast region (a side network trained in the middle of a mixed-precision
+    step, such as translate's frozen semantic classifier)."""
+    with torch.autocast(as_device(device).type, enabled=False):
+        yield
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (all devices)."""
     random.seed(seed)

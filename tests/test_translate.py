@@ -149,6 +149,18 @@ def test_semantic_weight_b_adds_cycadas_b_side_term(pair, tmp_path):
     assert targets.shape == (2,) and targets.dtype == torch.long and not targets.requires_grad
 
 
+def test_semantic_classifier_trains_in_fp32_inside_a_mixed_precision_step():
+    from gansynth.translate.fonts import font_digits
+    from gansynth.translate.semantic import train_semantic_classifier
+
+    a = font_digits(per_class=4, fonts=[])
+    plain = train_semantic_classifier(a.images, a.labels, 10, epochs=1, seed=0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # as the trainer's step runs under bf16 on a CPU
+        inside = train_semantic_classifier(a.images, a.labels, 10, epochs=1, seed=0)
+    for p, q in zip(plain.parameters(), inside.parameters(), strict=True):
+        assert p.dtype == q.dtype == torch.float32 and torch.equal(p, q)
+
+
 def test_look_augmentation_restyles_and_makes_f_a_read_restyled_digits():
     from gansynth.images import to_float
     from gansynth.translate.fonts import font_digits

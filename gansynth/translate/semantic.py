@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gansynth.images import to_float
+from gansynth.runtime import full_precision
 
 WIDTH = 32  # channels of the first convolution (doubled twice)
 BATCH = 64
@@ -104,7 +105,7 @@ def train_semantic_classifier(
         net = SemanticClassifier(images.shape[1], num_classes).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=LR)
     net.train()
-    with torch.enable_grad(), torch.autocast(torch.device(device).type, enabled=False):  # fp32, even under AMP
+    with torch.enable_grad(), full_precision(device):
         for _ in range(epochs):
             for chunk in torch.randperm(len(images), generator=rng).split(BATCH):
                 if len(chunk) < 2:  # BatchNorm needs two images
