@@ -98,8 +98,9 @@ def test_workers_exit_when_the_benchmark_is_killed(tmp_path):
     import signal
     import subprocess
     import sys
-    import time
     from pathlib import Path
+
+    from conftest import alive, wait_until
 
     command = [sys.executable, "-m", "gansynth", "benchmark", "digits", "--arms", "real,rebalanced", "--seeds", "3"]
     command += ["--workers", "2", "--budget", "fixed", "--quiet", "--device", "cpu", "--out", str(tmp_path / "b")]
@@ -110,22 +111,19 @@ def test_workers_exit_when_the_benchmark_is_killed(tmp_path):
         children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
         return [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
 
-    deadline, found = time.time() + 90, []
-    while time.time() < deadline and process.poll() is None and len(found) < 2:
-        time.sleep(0.2)
+    found: list[int] = []
+
+    def started() -> bool:
+        nonlocal found
         try:
             found = workers()
         except FileNotFoundError:  # a child ended between the listing and the read
-            continue
+            pass
+        return process.poll() is not None or len(found) >= 2
+
+    wait_until(started, timeout=90)
     assert process.poll() is None and len(found) == 2, process.stderr.read().decode()
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-
-    def alive(pid: int) -> bool:
-        status = Path(f"/proc/{pid}/status")
-        return status.exists() and "zombie" not in status.read_text()
-
-    deadline = time.time() + 15
-    while time.time() < deadline and any(alive(w) for w in found):
-        time.sleep(0.1)
+    wait_until(lambda: not any(alive(w) for w in found), timeout=15, poll=0.1)
     assert not [w for w in found if alive(w)]

@@ -10,13 +10,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import zlib
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_run, run_cli
+from conftest import alive, make_run, run_cli, wait_until
 from PIL import Image
 
 from gansynth.errors import ConfigError, ExportError
@@ -243,20 +242,14 @@ def test_kill_9_then_rerun_completes_without_duplicates(tmp_path):
     command = [sys.executable, "-m", "gansynth", "export", str(run), "--per-class", "700", "--out", str(out)]
     command += ["--workers", "1", "--quiet", "--device", "cpu"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 60
-    while time.time() < deadline and process.poll() is None:
-        if (out / "images").is_dir() and sum(1 for _ in (out / "images").rglob("*.png")) >= 150:
-            break
-        time.sleep(0.01)
+    written = lambda: (out / "images").is_dir() and sum(1 for _ in (out / "images").rglob("*.png")) >= 150  # noqa: E731
+    wait_until(lambda: process.poll() is not None or written(), timeout=60, poll=0.01)
     assert process.poll() is None, process.stderr.read().decode()  # still running: kill it mid-export
     workers = [int(p) for p in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()]
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    deadline = time.time() + 10
-    while time.time() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
-        time.sleep(0.1)
-    assert workers and not [w for w in workers if Path(f"/proc/{w}/status").exists()
-                            and "zombie" not in Path(f"/proc/{w}/status").read_text()]  # fmt: skip
+    wait_until(lambda: not any(Path(f"/proc/{w}").exists() for w in workers), timeout=10, poll=0.1)
+    assert workers and not [w for w in workers if alive(w)]
     assert not (out / "manifest.json").exists()
     (out / "images/cat/.cat-5.png.tmp-s0of1-99999").write_bytes(b"half a png")  # as a kill mid-write leaves
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)

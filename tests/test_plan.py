@@ -19,10 +19,10 @@ from gansynth.train.plan import choose, needed_kimg, parse_budget, plan_fit
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("20m", 1200), ("2h", 7200), ("1h30m", 5400), ("90s", 90), ("15", 900), (2, 120)]
+    ("text", "expected"), [("20m", 1200), ("2h", 7200), ("1h30m", 5400), ("90s", 90), ("15", 900), (2, 120)]
 )
-def test_budget_durations(text, seconds):
-    assert parse_budget(text) == seconds
+def test_budget_durations(text, expected):
+    assert parse_budget(text) == expected  # in s
 
 
 @pytest.mark.parametrize("text", ["soon", "20 minutes", "5s", "-3m", "40d", "1e9", "m20", ""])
@@ -349,4 +349,5 @@ def test_calibration_times_the_real_training_step(tmp_path):
     )
     from gansynth.train.fit import _resolve
 
-    assert measure_throughput(_resolve(config, dataset), dataset, cpu_runtime(), seconds=0.3) > 0
+    rate = measure_throughput(_resolve(config, dataset), dataset, cpu_runtime(), seconds=0.3)
+    assert rate > 0  # images per second: a calibration ran, whatever the machine's speed

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_folder
+from conftest import make_folder, wait_until
 from safetensors.torch import load_file
 
 from gansynth.config import build_config
@@ -95,9 +95,7 @@ def test_kill9_after_a_snapshot_then_resume_continues_from_it(folder, tmp_path):
         *[arg for s in TINY for arg in ("--set", s)],
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    while time.time() < deadline and not (run / "train_state.json").exists():
-        time.sleep(0.2)
+    wait_until((run / "train_state.json").exists, timeout=120)
     time.sleep(1.0)  # let it get past a few more snapshots, possibly mid-write
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -214,9 +212,7 @@ def test_sigterm_and_ctrl_c_save_a_snapshot_before_exiting(folder, tmp_path, sig
         *[arg for s in TINY for arg in ("--set", s)],
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    while time.time() < deadline and not (run / "log.jsonl").exists():
-        time.sleep(0.2)
+    wait_until((run / "log.jsonl").exists, timeout=120)
     assert not (run / "train_state.json").exists()  # no snapshot yet: the first one is 500 kimg away
     proc.send_signal(sig)
     assert proc.wait(timeout=60) == 130, proc.stderr.read().decode()
