@@ -248,7 +248,7 @@ def test_kill_9_then_rerun_completes_without_duplicates(tmp_path):
     workers = [int(p) for p in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()]
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    wait_until(lambda: not any(Path(f"/proc/{w}").exists() for w in workers), timeout=10, poll=0.1)
+    wait_until(lambda: not any(alive(w) for w in workers), timeout=10, poll=0.1)
     assert workers and not [w for w in workers if alive(w)]
     assert not (out / "manifest.json").exists()
     (out / "images/cat/.cat-5.png.tmp-s0of1-99999").write_bytes(b"half a png")  # as a kill mid-write leaves
