@@ -286,8 +286,7 @@ def pick(candidates: Sequence[Mixing], scores: Sequence[float], losses: Sequence
     """The winner under :data:`SELECTION_RULE` (pure: no training); ``losses`` None → balanced accuracy alone."""
     by_loss = losses is not None
     rows = list(zip(candidates, scores, losses if by_loss else [0.0] * len(scores)))
-    without = _best([r for r in rows if not r[0].uses_synthetic])
-    with_synthetic = _best([r for r in rows if r[0].uses_synthetic])
+    without, with_synthetic = _group_bests(rows)
     if without is None:
         return with_synthetic[0] if with_synthetic else NO_SYNTHETIC
     if with_synthetic is None:
@@ -324,8 +323,7 @@ def gain_interval(
 
 def _synthetic_gain(rows: list[tuple[Mixing, float, float]], score: ValidationScorer, steps: int) -> dict | None:
     """:func:`gain_interval` of the best candidate with synthetic images over the best without (``_best``)."""
-    with_synthetic = _best([r for r in rows if r[0].uses_synthetic])
-    without = _best([r for r in rows if not r[0].uses_synthetic])
+    without, with_synthetic = _group_bests(rows)
     if with_synthetic is None or without is None:
         return None
     a, b = score.correct.get((with_synthetic[0], steps)), score.correct.get((without[0], steps))
@@ -333,6 +331,11 @@ def _synthetic_gain(rows: list[tuple[Mixing, float, float]], score: ValidationSc
         return None
     gain = gain_interval(a, b, score.labels)
     return {"with": with_synthetic[0].describe(), "without": without[0].describe(), **gain}
+
+
+def _group_bests(rows: list[tuple[Mixing, float, float]]) -> tuple[tuple | None, tuple | None]:
+    """``_best`` of the candidates without synthetic images, and of those with them."""
+    return _best([r for r in rows if not r[0].uses_synthetic]), _best([r for r in rows if r[0].uses_synthetic])
 
 
 def _best(rows: list[tuple[Mixing, float, float]]) -> tuple[Mixing, float, float] | None:
