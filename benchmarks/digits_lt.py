@@ -35,13 +35,13 @@ def long_tail_counts(head: int, rho: float, classes: int = 10) -> list[int]:
     return [max(1, round(head * rho ** (-k / (classes - 1)))) for k in range(classes)]
 
 
-def prepare(out: Path, rho: float, subset: str = "random") -> tuple[Path, Path, list[int]]:
-    """Write ``out/data/{train,test}`` (the LT training set, the balanced test third); returns both and n_k.
-    ``subset``: ``random`` (seeded, the protocol) or ``first`` (the first n_k in data-set order, before 2026-12-05)."""
+def split(rho: float, subset: str = "random"):
+    """The protocol's split: (digits, rest, LT training indices into ``rest``, test indices into ``digits``, n_k).
+    ``rest`` is everything outside the test third; ``subset``: ``random`` (seeded, the protocol) or ``first`` (the
+    first n_k in data-set order, before 2026-12-05)."""
     import numpy as np
 
     from gansynth.benchmark.data import held_out_split
-    from gansynth.benchmark.digits import write_image_folder
     from gansynth.data import load_dataset
 
     digits = load_dataset("digits")
@@ -52,8 +52,15 @@ def prepare(out: Path, rho: float, subset: str = "random") -> tuple[Path, Path, 
     labels = rest.labels.numpy()
     order = (lambda members: members) if subset == "first" else rng.permutation
     chosen = [order(np.flatnonzero(labels == k))[:n] for k, n in enumerate(counts)]
-    train = rest.subset(np.sort(np.concatenate(chosen)).tolist())
-    train_dir = write_image_folder(train, out / "data" / "train")
+    return digits, rest, np.sort(np.concatenate(chosen)).tolist(), test_idx, counts
+
+
+def prepare(out: Path, rho: float, subset: str = "random") -> tuple[Path, Path, list[int]]:
+    """Write ``out/data/{train,test}`` (the LT training set, the balanced test third); returns both and n_k."""
+    from gansynth.benchmark.digits import write_image_folder
+
+    digits, rest, train_idx, test_idx, counts = split(rho, subset)
+    train_dir = write_image_folder(rest.subset(train_idx), out / "data" / "train")
     return train_dir, write_image_folder(digits.subset(test_idx), out / "data" / "test"), counts
 
 

@@ -1,8 +1,10 @@
 """GAN diversity on digits-LT (ρ = 10): fit, then per-class recall, coverage and label fidelity of the tail classes.
 
-digits-LT (as in the "Synthetic data that helps" benchmark): scikit-learn digits; a stratified third of every class is
-the test set (seed 0); the rest, subsampled to n_k = round(n_0 · 10^(−k/9)) for digit k (digit 0 the head), is the
-training set. The GAN is fitted on the training set only and evaluated against it (domain extractor).
+digits-LT: the split of the "Synthetic data that helps" benchmark (``digits_lt.prepare``: a stratified third of every
+class is the test set, seed 0; the rest, a seeded random subset of n_k = round(n_0 · ρ^(−k/9)) images of digit k,
+digit 0 the head, is the training set). Until 2026-12-05 (seventh pass) this script drew its own random subset of the
+same sizes (204 of the 486 ρ = 10 training images in common). The GAN is fitted on the training set only and
+evaluated against it (domain extractor); ``digits_lt_heldout.py`` scores a run against the images it never saw.
 
     python benchmarks/digits_lt_gan.py NAME [section.key=value ...] [--ratio 10] [--recipe digits]
 
@@ -17,35 +19,7 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
-
-
-def make_split(root: Path, ratio: float, seed: int = 0) -> Path:
-    """Write ``root/train/<digit>/*.png`` (long-tailed) and ``root/test``; returns the training folder."""
-    from PIL import Image
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    train_dir = root / f"rho{ratio:g}" / "train"
-    if train_dir.is_dir():
-        return train_dir
-    bunch = load_digits()
-    images = np.clip(np.round(bunch.images * 255.0 / 16.0), 0, 255).astype(np.uint8)
-    index = np.arange(len(images))
-    train_idx, test_idx = train_test_split(index, test_size=1 / 3, stratify=bunch.target, random_state=seed)
-    rng = np.random.default_rng(seed)
-    n0 = int((bunch.target[train_idx] == 0).sum())
-    for split, chosen in (("train", train_idx), ("test", test_idx)):
-        for k in range(10):
-            members = chosen[bunch.target[chosen] == k]
-            if split == "train":
-                members = rng.permutation(members)[: round(n0 * ratio ** (-k / 9))]
-            folder = root / f"rho{ratio:g}" / split / str(k)
-            folder.mkdir(parents=True, exist_ok=True)
-            for i in members:
-                big = Image.fromarray(images[i]).resize((16, 16), Image.Resampling.BICUBIC)
-                big.save(folder / f"{i:05d}.png")
-    return train_dir
+from digits_lt import prepare
 
 
 def _r(value: float | None) -> float | None:
@@ -65,7 +39,7 @@ def main() -> None:
     from gansynth.metrics import evaluate
     from gansynth.train.fit import fit
 
-    train = make_split(args.data, args.ratio)
+    train, _, _ = prepare(args.data / f"rho{args.ratio:g}", args.ratio)
     run = args.out / args.name
     shutil.rmtree(run, ignore_errors=True)
     start = time.perf_counter()
