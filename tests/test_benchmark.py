@@ -129,7 +129,6 @@ def test_held_out_split_names_classes_too_small(tmp_path):
         held_out_split(data, 0.2, seed=0)
 
 
-
 def test_digits_lt_heldout_images_are_neither_trained_on_nor_tested(tmp_path, monkeypatch):
     """benchmarks/digits_lt_heldout.py scores a digits-LT generator against the real images outside its training
     set: none of them may be a training image (but digit 0's, which has no other) or a test image."""
@@ -153,6 +152,7 @@ def test_digits_lt_heldout_images_are_neither_trained_on_nor_tested(tmp_path, mo
         assert heldout[str(k)].isdisjoint(train[str(k)]) and heldout[str(k)].isdisjoint(test[str(k)])
         assert len(heldout[str(k)]) >= counts[0] - counts[k] - 10  # the images the subsample left out (± duplicates)
     assert len(heldout["9"]) > 5 * counts[9]
+
 
 def test_match_geometry_converts_channels_and_size():
     rgb = torch.full((2, 3, 32, 32), 200, dtype=torch.uint8)
