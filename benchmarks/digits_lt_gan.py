@@ -19,7 +19,7 @@ import shutil
 import time
 from pathlib import Path
 
-from digits_lt import prepare
+from digits_lt import DEFAULT_OUT, prepare
 
 
 def _r(value: float | None) -> float | None:
@@ -33,8 +33,8 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*")
     parser.add_argument("--ratio", type=float, default=10.0)
     parser.add_argument("--recipe", default="digits")
-    parser.add_argument("--data", type=Path, default=Path("/tmp/gansynth-cache/bench/digits-lt"))
-    parser.add_argument("--out", type=Path, default=Path("/tmp/gansynth-cache/bench/digits-lt-gan"))
+    parser.add_argument("--data", type=Path, default=DEFAULT_OUT, help="digits_lt.py's work folder (the split)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT.parent / "digits-lt-gan")
     args = parser.parse_intermixed_args()
     from gansynth.metrics import evaluate
     from gansynth.train.fit import fit

@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
-from digits_lt import split
-
-DEFAULT_OUT = Path(os.environ.get("GANSYNTH_CACHE", "/tmp/gansynth-cache")) / "bench" / "digits-lt"
+from digits_lt import DEFAULT_OUT, split
 
 
 def write_heldout(out: Path, rho: float) -> Path:
